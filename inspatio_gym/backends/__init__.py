@@ -1,0 +1,21 @@
+"""Backends turn camera poses into observations: warp (geometry) now, STAR (generator) next."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Backend, View
+from .warp import WarpBackend
+
+__all__ = ["Backend", "View", "WarpBackend", "make_backend"]
+
+
+def make_backend(name: str | Backend, **options: Any) -> Backend:
+    """A backend by name ("warp"), or the instance itself."""
+    if isinstance(name, Backend):
+        if options:
+            raise ValueError(f"backend options {sorted(options)} given with a backend instance")
+        return name
+    if name == "warp":
+        return WarpBackend(**options)
+    raise ValueError(f"unknown backend {name!r}; available: ['warp']")

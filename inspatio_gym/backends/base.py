@@ -1,0 +1,43 @@
+"""The interface between the env and whatever turns a camera pose into an image.
+
+The env's batched core hands a backend the lanes of one world, their target poses and
+their reference frame indices; the backend returns what each camera sees. The warp
+backend does it with geometry alone; the STAR generator plugs in behind the same calls.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..world.reference import ReferenceWorld
+
+__all__ = ["Backend", "View"]
+
+
+@dataclass
+class View:
+    """What a batch of cameras sees: the observation and the spatial constraint behind it."""
+
+    rgb: np.ndarray  # [N, H, W, 3] uint8 observation
+    depth: np.ndarray  # [N, H, W] float32 z-depth in world units (holes filled)
+    mask: np.ndarray  # [N, H, W] bool coverage of the reference render
+    render: np.ndarray  # [N, H, W, 3] uint8 raw render of the reference (holes black)
+
+
+class Backend(ABC):
+    """Turns (world, lanes, poses, frames) into Views; may keep per-lane state."""
+
+    name: str = "backend"
+
+    def bind(self, world: ReferenceWorld) -> None:
+        """Per-world preparation, done once per world and shared by every lane on it."""
+
+    def reset(self, lanes: np.ndarray, seeds: np.ndarray) -> None:
+        """Start new episodes on these lanes (per-session state such as history or RNG)."""
+
+    @abstractmethod
+    def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
+        """Views for lanes (indices into the batch) at poses c2w [n,4,4] and frames [n]."""

@@ -1,0 +1,155 @@
+"""The camera rig of a batch of sessions: action commands in, plausible c2w poses out.
+
+Each lane keeps an anchor (the source pose it started at) and either a free-flying state
+(position, yaw, pitch, roll relative to the anchor) or an orbit state (pitch, yaw,
+displacement about a pivot one scene-scale ahead of the anchor). Translation is in the
+yaw-rotated anchor frame (walking keeps its height when looking up or down). Angles are
+rounded to 1e-9 rad so that turning back and forth returns bit-identical poses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .actions import Command
+from .limits import ControlConfig, Obstacles
+
+__all__ = ["Rig", "check_limits", "batch_rot_x", "batch_rot_y", "batch_rot_z"]
+
+
+def batch_rot_x(a: np.ndarray) -> np.ndarray:
+    """[N,3,3] rotations about x; positive tilts the optical axis up (towards -y)."""
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(-1, 3, 3)
+
+
+def batch_rot_y(a: np.ndarray) -> np.ndarray:
+    """[N,3,3] rotations about y; positive turns the optical axis right (towards +x)."""
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(-1, 3, 3)
+
+
+def batch_rot_z(a: np.ndarray) -> np.ndarray:
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(-1, 3, 3)
+
+
+def _orbit_rel(pitch: np.ndarray, yaw: np.ndarray, radius: np.ndarray, disp: np.ndarray) -> np.ndarray:
+    """Relative c2w on the sphere of radius about (0,0,radius), then moved disp along its axis.
+
+    Same rotation and translation as the trajectory files (Ry(yaw) Rx(pitch) with the
+    original's sign convention: + pitch orbits up, + yaw orbits left).
+    """
+    cx, sx, cy, sy = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
+    o, z = np.ones_like(pitch), np.zeros_like(pitch)
+    Ry = np.stack([cy, z, sy, z, o, z, -sy, z, cy], -1).reshape(-1, 3, 3)
+    Rx = np.stack([o, z, z, z, cx, sx, z, -sx, cx], -1).reshape(-1, 3, 3)
+    R = Ry @ Rx
+    t = np.stack([-radius * cx * sy, -radius * sx, radius - radius * cx * cy], -1)
+    T = np.zeros((len(pitch), 4, 4))
+    T[:, :3, :3] = R
+    T[:, :3, 3] = t + R[:, :, 2] * disp[:, None]
+    T[:, 3, 3] = 1
+    return T
+
+
+class Rig:
+    """Batched camera state; lanes are reset and stepped together."""
+
+    def __init__(self, n: int, config: ControlConfig) -> None:
+        self.n = n
+        self.cfg = config
+        self.anchor = np.tile(np.eye(4), (n, 1, 1))
+        self.pos = np.zeros((n, 3))
+        self.ang = np.zeros((n, 3))  # yaw (right +), pitch (up +), roll
+        self.orbit = np.zeros((n, 3))  # pitch (up +), yaw (left +), displacement (forward +)
+        self.scale = np.ones(n)
+
+    def reset(self, lanes: np.ndarray, anchor: np.ndarray, scale: np.ndarray) -> None:
+        self.anchor[lanes] = anchor
+        self.pos[lanes] = anchor[:, :3, 3]
+        self.ang[lanes] = 0.0
+        self.orbit[lanes] = 0.0
+        self.scale[lanes] = scale
+
+    def c2w(self, orbit: bool, pos: np.ndarray | None = None, ang: np.ndarray | None = None,
+            orb: np.ndarray | None = None) -> np.ndarray:
+        """Poses [N,4,4] of the current (or the given) state."""
+        if orbit:
+            orb = self.orbit if orb is None else orb
+            rel = _orbit_rel(orb[:, 0], orb[:, 1], self.scale, orb[:, 2])
+            return self.anchor @ rel
+        pos = self.pos if pos is None else pos
+        ang = self.ang if ang is None else ang
+        R = self.anchor[:, :3, :3] @ batch_rot_y(ang[:, 0]) @ batch_rot_x(ang[:, 1]) @ batch_rot_z(ang[:, 2])
+        out = np.zeros((self.n, 4, 4))
+        out[:, :3, :3] = R
+        out[:, :3, 3] = pos
+        out[:, 3, 3] = 1
+        return out
+
+    def propose(self, cmd: Command) -> tuple[np.ndarray, np.ndarray]:
+        """The next state of every lane if nothing blocks it: (state, position)."""
+        cfg = self.cfg
+        step = cfg.move_step * self.scale
+        turn = np.deg2rad(cfg.turn_step)
+        lim = np.deg2rad(cfg.pitch_limit)
+        if cmd.orbit:
+            orb = self.orbit.copy()
+            orb[:, 0] = np.clip(np.round(orb[:, 0] + turn * cmd.unit[:, 0], 9), -lim, lim)
+            orb[:, 1] = np.round(orb[:, 1] + turn * cmd.unit[:, 1], 9)
+            orb[:, 2] = orb[:, 2] + step * cmd.unit[:, 2]
+            return orb, self.c2w(True, orb=orb)[:, :3, 3]
+        u = cmd.unit
+        ang = self.ang.copy()
+        ang[:, 0] = np.round(ang[:, 0] + turn * u[:, 3], 9)
+        ang[:, 1] = np.clip(np.round(ang[:, 1] + turn * u[:, 4], 9), -lim, lim)
+        if cfg.allow_roll:
+            ang[:, 2] = np.round(ang[:, 2] + turn * u[:, 5], 9)
+        body = self.anchor[:, :3, :3] @ batch_rot_y(ang[:, 0])  # yaw-only frame for walking
+        pos = self.pos + np.einsum("nij,nj->ni", body, u[:, :3]) * step[:, None]
+        return np.concatenate([pos, ang], 1), pos
+
+    def set_pose(self, lanes: np.ndarray, c2w: np.ndarray) -> None:
+        """Put lanes at explicit poses [n,4,4] (free rig; angles relative to the anchor).
+
+        The rotation relative to the anchor is decomposed as Ry(yaw) Rx(pitch) Rz(roll), so
+        later actions continue from exactly this view.
+        """
+        R = np.swapaxes(self.anchor[lanes, :3, :3], 1, 2) @ c2w[:, :3, :3]
+        pitch = -np.arcsin(np.clip(R[:, 1, 2], -1.0, 1.0))
+        roll = np.arctan2(R[:, 1, 0], R[:, 1, 1])
+        yaw = np.arctan2(R[:, 0, 2], R[:, 2, 2])
+        self.pos[lanes] = c2w[:, :3, 3]
+        self.ang[lanes] = np.stack([yaw, pitch, roll], 1)
+
+    def apply(self, cmd: Command, state: np.ndarray, ok: np.ndarray) -> None:
+        """Take the proposal on lanes where ok; a blocked lane keeps its position.
+
+        In the free rig rotation still applies on blocked lanes (turning in place is always
+        possible); an orbit move is all-or-nothing.
+        """
+        if cmd.orbit:
+            self.orbit[ok] = state[ok]
+        else:
+            self.pos[ok] = state[ok, :3]
+            self.ang = state[:, 3:].copy()
+
+
+def check_limits(obstacles: Obstacles, cfg: ControlConfig, scale: float, old_pos: np.ndarray,
+                 new_pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(collided, leashed) for lanes of one world moving old_pos -> new_pos [N, 3].
+
+    The leash only stops moves that go further from the source path, so a lane outside it
+    (e.g. after the source camera moved on) can always come back.
+    """
+    moved = np.linalg.norm(new_pos - old_pos, axis=1) > 0
+    d_new = obstacles.path_distance(new_pos)
+    leashed = moved & (d_new > cfg.leash * scale) & (d_new > obstacles.path_distance(old_pos))
+    collided = np.zeros(len(old_pos), dtype=bool)
+    if cfg.collision:
+        collided = obstacles.blocked(old_pos, new_pos, cfg.collision_radius * scale) & ~leashed
+    return collided, leashed

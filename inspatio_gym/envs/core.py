@@ -1,0 +1,173 @@
+"""The one batched core that steps sessions: action -> constraint -> pose -> backend -> view.
+
+WorldEnv is its batch of one; the vector env is its batch of N. Nothing here knows of
+Gymnasium's wrappers or of the generator's internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends.base import Backend, View
+from ..control.actions import Command, decode_actions
+from ..control.limits import ControlConfig, Obstacles
+from ..control.rig import Rig, check_limits
+from ..world.reference import ReferenceWorld
+
+__all__ = ["TIME_MODES", "SessionBatch", "StepResult"]
+
+TIME_MODES = ("play", "loop", "pingpong", "freeze")
+
+
+@dataclass
+class StepResult:
+    """One batched step; arrays have one entry per lane."""
+
+    view: View
+    c2w: np.ndarray  # [N,4,4]
+    frame: np.ndarray  # [N] reference frame index shown
+    collided: np.ndarray  # [N] bool
+    leashed: np.ndarray  # [N] bool
+    end_of_video: np.ndarray  # [N] bool: time cannot advance further ("play" mode)
+
+
+def _frame_at(k: np.ndarray, start: np.ndarray, T: np.ndarray, mode: str) -> np.ndarray:
+    """Reference frame shown after k steps from start, for each time mode."""
+    if mode == "freeze":
+        return start.copy()
+    if mode == "play":
+        return np.minimum(start + k, T - 1)
+    if mode == "loop":
+        return (start + k) % T
+    period = np.maximum(2 * (T - 1), 1)  # pingpong
+    p = (start + k) % period
+    return np.where(p < T, p, period - p)
+
+
+class SessionBatch:
+    """N camera sessions, each on one of the given worlds, stepped together."""
+
+    def __init__(
+        self,
+        worlds: list[ReferenceWorld],
+        backend: Backend,
+        control: ControlConfig,
+        action_mode: str = "discrete",
+        time_mode: str = "play",
+    ) -> None:
+        if time_mode not in TIME_MODES:
+            raise ValueError(f"unknown time_mode {time_mode!r}; expected one of {TIME_MODES}")
+        if not worlds:
+            raise ValueError("a session batch needs at least one world")
+        sizes = {(w.height, w.width) for w in worlds}
+        if len(sizes) > 1:
+            raise ValueError(f"all worlds of a batch must share one resolution, got {sorted(sizes)}")
+        self.worlds = worlds
+        self.n = len(worlds)
+        self.backend = backend
+        self.control = control
+        self.action_mode = action_mode
+        self.time_mode = time_mode
+        self.rig = Rig(self.n, control)
+        self.obstacles = {id(w): Obstacles(w) for w in worlds}
+        self._groups = self._group_lanes()
+        for w in {id(w): w for w in worlds}.values():
+            backend.bind(w)
+        self.start = np.zeros(self.n, dtype=np.int64)
+        self.k = np.zeros(self.n, dtype=np.int64)
+        self.frames_total = np.array([w.num_frames for w in worlds], dtype=np.int64)
+        self.started = np.zeros(self.n, dtype=bool)
+
+    def _group_lanes(self) -> list[tuple[ReferenceWorld, np.ndarray]]:
+        groups: dict[int, list[int]] = {}
+        for i, w in enumerate(self.worlds):
+            groups.setdefault(id(w), []).append(i)
+        return [(self.worlds[v[0]], np.array(v)) for v in groups.values()]
+
+    @property
+    def frame(self) -> np.ndarray:
+        return _frame_at(self.k, self.start, self.frames_total, self.time_mode)
+
+    def reset(self, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray) -> StepResult:
+        """Put lanes at the source pose of their start frame and observe."""
+        lanes = np.asarray(lanes, dtype=np.int64)
+        start_frames = np.asarray(start_frames, dtype=np.int64)
+        for lane, f in zip(lanes, start_frames):
+            if not 0 <= f < self.frames_total[lane]:
+                raise ValueError(f"start_frame {int(f)} out of range [0, {int(self.frames_total[lane])})")
+        self.start[lanes] = start_frames
+        self.k[lanes] = 0
+        anchors = np.stack([self.worlds[i].c2w[f] for i, f in zip(lanes, start_frames)])
+        scales = np.array([self.worlds[i].scale for i in lanes])
+        self.rig.reset(lanes, anchors, scales)
+        self.backend.reset(lanes, np.asarray(seeds))
+        self.started[lanes] = True
+        n = self.n
+        return self._observe(lanes, np.zeros(n, bool), np.zeros(n, bool))
+
+    def step(self, actions: object) -> StepResult:
+        """Advance every lane by one action and one reference frame."""
+        if not self.started.all():
+            raise RuntimeError("step() called before reset(): call reset() first")
+        cmd = decode_actions(actions, self.action_mode, self.n, vertical=self.control.vertical)
+        return self._advance(cmd)
+
+    def _advance(self, cmd: Command) -> StepResult:
+        old_pos = self.rig.c2w(cmd.orbit)[:, :3, 3]
+        state, new_pos = self.rig.propose(cmd)
+        collided = np.zeros(self.n, dtype=bool)
+        leashed = np.zeros(self.n, dtype=bool)
+        for world, lanes in self._groups:
+            c, l = check_limits(self.obstacles[id(world)], self.control, world.scale, old_pos[lanes], new_pos[lanes])
+            collided[lanes], leashed[lanes] = c, l
+        self.rig.apply(cmd, state, ~(collided | leashed))
+        self.k += 1
+        return self._observe(np.arange(self.n), collided, leashed)
+
+    def step_to(self, c2w: np.ndarray) -> StepResult:
+        """Advance every lane by one frame to explicit poses [N,4,4] (scripted trajectories).
+
+        Explicit poses are what the caller asked for: no leash or collision is applied.
+        """
+        if not self.started.all():
+            raise RuntimeError("step called before reset(): call reset() first")
+        if self.action_mode == "orbit":
+            raise ValueError("explicit poses need action_mode 'discrete' or 'continuous', not 'orbit'")
+        c2w = np.asarray(c2w, dtype=np.float64)
+        if c2w.shape != (self.n, 4, 4) or not np.isfinite(c2w).all():
+            raise ValueError(f"poses must be finite [{self.n},4,4], got shape {c2w.shape}")
+        R = c2w[:, :3, :3]
+        if np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max() > 1e-4:
+            raise ValueError("poses must have orthonormal rotations (rigid camera-to-world)")
+        self.rig.set_pose(np.arange(self.n), c2w)
+        self.k += 1
+        none = np.zeros(self.n, dtype=bool)
+        return self._observe(np.arange(self.n), none, none)
+
+    def c2w(self) -> np.ndarray:
+        return self.rig.c2w(self.action_mode == "orbit")
+
+    def _observe(self, lanes: np.ndarray, collided: np.ndarray, leashed: np.ndarray) -> StepResult:
+        """Views of the given lanes (the others' slots are left empty)."""
+        c2w = self.c2w()
+        frame = self.frame
+        H, W = self.worlds[0].height, self.worlds[0].width
+        n = self.n
+        view = View(
+            rgb=np.zeros((n, H, W, 3), np.uint8),
+            depth=np.zeros((n, H, W), np.float32),
+            mask=np.zeros((n, H, W), bool),
+            render=np.zeros((n, H, W, 3), np.uint8),
+        )
+        want = np.zeros(n, bool)
+        want[lanes] = True
+        for world, group in self._groups:
+            g = group[want[group]]
+            if len(g) == 0:
+                continue
+            v = self.backend.observe(world, g, c2w[g], frame[g])
+            view.rgb[g], view.depth[g], view.mask[g], view.render[g] = v.rgb, v.depth, v.mask, v.render
+        end = (self.time_mode == "play") & (self.start + self.k >= self.frames_total - 1)
+        return StepResult(view, c2w, frame, collided, leashed, end)

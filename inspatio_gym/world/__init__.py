@@ -1,0 +1,21 @@
+"""Reference worlds: frames, depth, intrinsics and source poses, from any source."""
+
+from .cache import clear_world_cache, get_world
+from .reference import ReferenceWorld
+from .sources import DepthPriorWarning, array_world, load_geometry_file, load_world, procedural_world, video_world
+from .video import VideoError, read_image_folder, read_video
+
+__all__ = [
+    "ReferenceWorld",
+    "DepthPriorWarning",
+    "VideoError",
+    "array_world",
+    "clear_world_cache",
+    "get_world",
+    "load_geometry_file",
+    "load_world",
+    "procedural_world",
+    "read_image_folder",
+    "read_video",
+    "video_world",
+]

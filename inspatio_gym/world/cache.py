@@ -1,0 +1,58 @@
+"""Worlds shared in memory: envs on the same source and settings get the same object.
+
+Sharing matters beyond memory: a backend prepares each world once (the generator encodes
+the reference into its cache) and every session on it reuses that work.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .reference import ReferenceWorld
+from .sources import load_world
+
+__all__ = ["get_world", "clear_world_cache"]
+
+_CACHE: "OrderedDict[tuple, ReferenceWorld]" = OrderedDict()
+_MAX_WORLDS = 8
+
+
+def _key(source: Any, width: int, height: int, options: dict[str, Any]) -> tuple | None:
+    """A hashable identity of the request, or None when it cannot be cached safely."""
+    if any(isinstance(v, np.ndarray) for v in options.values()):
+        return None
+    if isinstance(source, (str, Path)) and Path(source).exists():
+        st = os.stat(source)
+        src: Any = (str(Path(source).resolve()), st.st_mtime_ns, st.st_size)
+    elif source is None or isinstance(source, str):
+        src = source
+    else:
+        return None
+    try:
+        opts = tuple(sorted((k, str(v)) for k, v in options.items()))
+    except TypeError:
+        return None
+    return (src, width, height, opts)
+
+
+def get_world(source: Any, width: int, height: int, **options: Any) -> ReferenceWorld:
+    """load_world with an in-memory LRU of the last few worlds."""
+    key = _key(source, width, height, options)
+    if key is not None and key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
+    world = load_world(source, width, height, **options)
+    if key is not None:
+        _CACHE[key] = world
+        while len(_CACHE) > _MAX_WORLDS:
+            _CACHE.popitem(last=False)
+    return world
+
+
+def clear_world_cache() -> None:
+    _CACHE.clear()

@@ -1,0 +1,240 @@
+"""Building reference worlds from a procedural scene, a video, an image folder or arrays."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from ..geometry.camera import intrinsics_from_fov
+from .reference import ReferenceWorld
+from .video import IMAGE_SUFFIXES, crop_transform, read_image_folder, read_video
+
+__all__ = [
+    "DepthPriorWarning",
+    "procedural_world",
+    "video_world",
+    "array_world",
+    "load_geometry_file",
+    "load_world",
+    "PLANE_PRIOR_DEPTH",
+]
+
+#: Depth of the fronto-parallel plane assumed for videos that bring no depth (world units).
+PLANE_PRIOR_DEPTH = 1.0
+
+
+class DepthPriorWarning(UserWarning):
+    """The world's depth is a guess: rotation is exact, translation parallax is not."""
+
+
+def procedural_world(
+    seed: int = 0,
+    kind: str = "room",
+    path: str = "pan",
+    num_frames: int = 48,
+    width: int = 64,
+    height: int = 64,
+    fov: float = 60.0,
+    fps: float = 12.0,
+    supersample: int = 2,
+) -> ReferenceWorld:
+    """A reference video of a procedural scene with exact depth and poses."""
+    from ..scenes import make_scene
+
+    scene = make_scene(seed, kind)
+    c2w = scene.source_path(path, num_frames).to(torch.float64)
+    K = intrinsics_from_fov(width, height, fov)
+    t = torch.arange(num_frames, dtype=torch.float32) / fps
+    rgbs, depths = [], []
+    for i in range(0, num_frames, 16):  # chunks bound the memory at large sizes
+        rgb, depth = scene.render(c2w[i : i + 16], torch.from_numpy(K), height, width, t[i : i + 16], supersample)
+        rgbs.append((rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8))
+        depths.append(depth)
+    return ReferenceWorld(
+        frames=torch.cat(rgbs).numpy(),
+        depth=torch.cat(depths).numpy(),
+        K=K,
+        c2w=c2w.numpy(),
+        fps=fps,
+        name=f"procedural:{kind}:seed={seed}:path={path}",
+        depth_source="ground_truth",
+        meta={"scene": scene, "seed": seed, "kind": kind, "path": path},
+    )
+
+
+def load_geometry_file(path: str | Path) -> dict[str, np.ndarray]:
+    """Depth and optional poses/intrinsics from .npy (depth only) or .npz (depth, c2w, K).
+
+    Loaded with allow_pickle=False: geometry files are data, never code.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"depth file not found: {str(path)!r}")
+    try:
+        if path.suffix == ".npy":
+            return {"depth": np.load(path, allow_pickle=False)}
+        if path.suffix == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                out = {k: z[k] for k in z.files}
+            if "depth" not in out:
+                raise ValueError(f"depth file {str(path)!r} has no 'depth' array (has {sorted(out)})")
+            aliases = {"poses": "c2w", "intrinsics": "K"}
+            return {aliases.get(k, k): v for k, v in out.items()}
+    except (OSError, ValueError) as e:
+        if "has no 'depth'" in str(e):
+            raise
+        raise ValueError(f"cannot read depth file {str(path)!r}: {e}") from None
+    raise ValueError(f"depth file must be .npy or .npz, got {str(path)!r}")
+
+
+def _fit_depth(depth: np.ndarray, T: int, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
+    """User depth at the output size, or at the source size (cropped and resized like the frames)."""
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.ndim != 3 or depth.shape[0] != T:
+        raise ValueError(f"depth must be [T,H,W] with T={T} frames, got shape {depth.shape}")
+    if depth.shape[1:] == (height, width):
+        return depth
+    if src_size is not None and depth.shape[1:] == (src_size[1], src_size[0]):
+        x0, y0, cw, ch, _ = crop_transform(src_size[0], src_size[1], width, height)
+        return np.stack(
+            [cv2.resize(d[y0 : y0 + ch, x0 : x0 + cw], (width, height), interpolation=cv2.INTER_NEAREST) for d in depth]
+        )
+    expect = f"{(T, height, width)}" + (f" or {(T, src_size[1], src_size[0])}" if src_size else "")
+    raise ValueError(f"depth shape {depth.shape} matches neither the env frames nor the source: expected {expect}")
+
+
+def _fit_K(K: np.ndarray, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
+    """Intrinsics given for the source resolution, moved through the same crop and resize."""
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3):
+        raise ValueError(f"K must be 3x3, got shape {K.shape}")
+    if src_size is None or src_size == (width, height):
+        return K
+    x0, y0, _, _, s = crop_transform(src_size[0], src_size[1], width, height)
+    K2 = K.copy()
+    K2[0, 0] *= s
+    K2[1, 1] *= s
+    K2[0, 2] = (K[0, 2] - x0 + 0.5) * s - 0.5
+    K2[1, 2] = (K[1, 2] - y0 + 0.5) * s - 0.5
+    return K2
+
+
+def array_world(
+    frames: np.ndarray,
+    depth: np.ndarray | None = None,
+    c2w: np.ndarray | None = None,
+    K: np.ndarray | None = None,
+    fps: float = 30.0,
+    fov: float = 60.0,
+    name: str = "arrays",
+    src_size: tuple[int, int] | None = None,
+) -> ReferenceWorld:
+    """A world from frames [T,H,W,3] uint8 and whatever geometry the caller has.
+
+    No depth: a fronto-parallel plane at PLANE_PRIOR_DEPTH with a DepthPriorWarning.
+    No poses: a static camera (identity for every frame).
+    """
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be [T,H,W,3], got shape {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8, got {frames.dtype}")
+    T, H, W, _ = frames.shape
+    if depth is None:
+        warnings.warn(
+            f"world {name!r} has no depth: using a fronto-parallel plane prior at depth {PLANE_PRIOR_DEPTH} "
+            "(rotations are exact; translation parallax will be wrong). Pass depth= for real geometry.",
+            DepthPriorWarning,
+            stacklevel=3,
+        )
+        depth_arr = np.full((T, H, W), PLANE_PRIOR_DEPTH, dtype=np.float32)
+        source = "plane_prior"
+    else:
+        depth_arr = _fit_depth(depth, T, W, H, src_size)
+        source = "user"
+    if c2w is None:
+        c2w = np.broadcast_to(np.eye(4), (T, 4, 4)).copy()
+    else:
+        c2w = np.asarray(c2w, dtype=np.float64)
+        if c2w.shape != (T, 4, 4):
+            raise ValueError(f"poses must be [T,4,4] with T={T} frames, got shape {c2w.shape}")
+    K = intrinsics_from_fov(W, H, fov) if K is None else _fit_K(K, W, H, src_size)
+    return ReferenceWorld(frames, depth_arr, K, c2w, fps, name=name, depth_source=source)
+
+
+def video_world(
+    path: str | Path,
+    width: int = 64,
+    height: int = 64,
+    stride: int = 1,
+    max_frames: int | None = None,
+    depth: str | Path | np.ndarray | None = None,
+    c2w: np.ndarray | None = None,
+    K: np.ndarray | None = None,
+    fov: float = 60.0,
+    fps: float | None = None,
+) -> ReferenceWorld:
+    """A world from a video file or an image folder, with optional user geometry.
+
+    depth may be an array or a .npy/.npz file (an .npz may also carry c2w and K);
+    arrays at the source resolution are cropped and resized like the frames.
+    """
+    path = Path(path)
+    if path.is_dir():
+        frames, vfps, src = read_image_folder(path, width, height, stride, max_frames), 30.0, None
+    else:
+        frames, vfps, src = read_video(path, width, height, stride, max_frames)
+    if isinstance(depth, (str, Path)):
+        geo = load_geometry_file(depth)
+        depth = geo["depth"]
+        c2w = geo.get("c2w", c2w)
+        K = geo.get("K", K)
+    if depth is not None:
+        depth = np.asarray(depth)
+        if depth.ndim == 3 and depth.shape[0] > len(frames):
+            depth = depth[::stride][: len(frames)]
+    if c2w is not None and len(c2w) > len(frames):
+        c2w = np.asarray(c2w)[::stride][: len(frames)]
+    return array_world(frames, depth, c2w, K, fps or vfps, fov, name=path.name, src_size=src)
+
+
+def load_world(source: Any = None, width: int = 64, height: int = 64, **options: Any) -> ReferenceWorld:
+    """Any supported source: None (the default procedural world), a ReferenceWorld, a
+    "procedural:..." string (e.g. "procedural:seed=3,path=dolly,kind=room"), a video file or
+    an image folder. options go to the matching builder."""
+    if isinstance(source, ReferenceWorld):
+        if (source.width, source.height) != (width, height):
+            raise ValueError(
+                f"world {source.name!r} is {source.width}x{source.height} but the env wants {width}x{height}"
+            )
+        return source
+    if source is None or (isinstance(source, str) and source.startswith("procedural")):
+        kw: dict[str, Any] = {}
+        if isinstance(source, str) and ":" in source:
+            for item in filter(None, source.split(":", 1)[1].split(",")):
+                key, _, val = item.partition("=")
+                if key not in ("seed", "kind", "path", "num_frames"):
+                    raise ValueError(f"unknown procedural world option {key!r} in {source!r}")
+                kw[key] = int(val) if key in ("seed", "num_frames") else val
+        allowed = {"num_frames", "fov", "fps", "supersample", "seed", "kind", "path"}
+        bad = set(options) - allowed
+        if bad:
+            raise ValueError(f"unknown option(s) {sorted(bad)} for a procedural world (allowed: {sorted(allowed)})")
+        return procedural_world(width=width, height=height, **{**options, **kw})
+    if isinstance(source, (str, Path)):
+        p = Path(source)
+        if not p.exists():
+            raise FileNotFoundError(f"video not found: {str(source)!r}")
+        allowed = {"stride", "max_frames", "depth", "c2w", "K", "fov", "fps"}
+        bad = set(options) - allowed
+        if bad:
+            raise ValueError(f"unknown option(s) {sorted(bad)} for a video world (allowed: {sorted(allowed)})")
+        if p.is_dir() and not any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()):
+            raise ValueError(f"folder {str(p)!r} holds no images")
+        return video_world(p, width, height, **options)
+    raise TypeError(f"cannot build a world from {type(source).__name__}: {source!r}")

@@ -1,0 +1,37 @@
+"""Shared fixtures: small worlds, and the real clips in ../shared/data when present."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REAL = DATA / "real"
+
+
+def real_clip(name: str) -> Path:
+    """Path of a clip in the shared test data, or skip the test when it is absent."""
+    p = REAL / name
+    if not p.exists():
+        pytest.skip(f"shared test data not present: {p}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def room_world():
+    """The default procedural room at 64x64, 24 frames (built once per test session)."""
+    from inspatio_gym.world import procedural_world
+
+    return procedural_world(seed=0, num_frames=24, width=64, height=64)
+
+
+@pytest.fixture
+def no_prior_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
