@@ -65,7 +65,7 @@ class WorldEnv(gym.Env):
 
     ## Arguments
     ``video`` (path to a video file or an image folder), ``world`` (a ReferenceWorld or
-    ``"procedural:seed=..,path=..,kind=.."``), ``width``/``height`` (64), ``backend``
+    ``"procedural:seed=..,path=..,kind=.."``), ``width``/``height`` (64, or the given world's), ``backend``
     (``"warp"``), ``backend_options``, ``action_mode``, ``time_mode``, ``obs_mode``,
     ``world_options`` (stride, max_frames, depth, c2w, K, fov, fps for videos; seed, path,
     num_frames, fov, fps for procedural worlds), ``depth_range`` (4.0), ``render_mode``
@@ -94,8 +94,8 @@ class WorldEnv(gym.Env):
         self,
         video: str | Path | None = None,
         world: ReferenceWorld | str | None = None,
-        width: int = 64,
-        height: int = 64,
+        width: int | None = None,
+        height: int | None = None,
         backend: str | Backend = "warp",
         backend_options: dict[str, Any] | None = None,
         action_mode: str = "discrete",
@@ -116,6 +116,11 @@ class WorldEnv(gym.Env):
             raise ValueError(f"unknown obs_mode {obs_mode!r}; expected one of {OBS_MODES}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
+        if isinstance(world, ReferenceWorld):  # a given world brings its own size
+            width = world.width if width is None else width
+            height = world.height if height is None else height
+        width = 64 if width is None else width
+        height = 64 if height is None else height
         for name, v in (("width", width), ("height", height)):
             if not isinstance(v, (int, np.integer)) or not 8 <= v <= 4096:
                 raise ValueError(f"{name} must be an integer in [8, 4096], got {v!r}")
