@@ -17,9 +17,9 @@ def _rollout(args: argparse.Namespace) -> int:
 
     traj = resolve_trajectory(args.traj) if args.traj else None
     world_options = {}
-    if args.max_frames:
+    if args.max_frames is not None:
         world_options["max_frames"] = args.max_frames
-    if args.stride > 1:
+    if args.stride != 1:
         world_options["stride"] = args.stride
     if args.depth:
         world_options["depth"] = args.depth

@@ -18,8 +18,13 @@ __all__ = ["write_mp4", "write_png", "contact_sheet"]
 
 
 def _atomic_target(path: Path, suffix: str) -> tuple[int, str]:
+    """A temporary file beside path, with the permissions a plain open() would give."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    return fd, tmp
 
 
 def write_mp4(path: str | Path, frames: Sequence[np.ndarray], fps: float, upscale: int = 1) -> Path:

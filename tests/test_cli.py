@@ -77,3 +77,13 @@ def test_media_writers_are_atomic(tmp_path):
     assert sheet.shape == (3 * 17 + 1, 2 * 17 + 1, 3)
     write_png(tmp_path / "s.png", sheet)
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "s.png"))[..., ::-1], sheet)
+
+
+def test_example_scripted_rollout_runs(tmp_path):
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "scripted_rollout.py"
+    proc = subprocess.run([sys.executable, str(script), "--size", "32", "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert _frames_in(tmp_path / "rollout.mp4") == 48  # one frame per source frame of the default world

@@ -20,6 +20,14 @@ def _make(world, **kw) -> WorldEnv:
     return WorldEnv(world=world, **kw)
 
 
+def test_check_env_on_the_default_registered_world():
+    from gymnasium.utils.env_checker import check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    check_env(gym.make("InspatioWorld-v0").unwrapped)
+    sb3_check_env(gym.make("InspatioWorld-v0").unwrapped)
+
+
 def test_registered_ids_and_default_make():
     assert "InspatioWorld-v0" in gym.registry
     env = gym.make("InspatioWorld-v0")
@@ -73,6 +81,39 @@ def test_determinism_same_seed_same_actions(room_world):
     assert not np.array_equal(runs[0][0], runs[0][-1])
 
 
+def test_determinism_across_rebuilt_worlds():
+    from inspatio_gym.world import clear_world_cache
+
+    runs = []
+    for _ in range(2):
+        clear_world_cache()
+        env = gym.make("InspatioWorld-v0", world="procedural:num_frames=6", action_mode="continuous")
+        env.reset(seed=3)
+        env.action_space.seed(3)
+        runs.append(np.stack([env.step(env.action_space.sample())[0] for _ in range(5)]))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_explicit_pose_beyond_pitch_limit_is_kept(room_world):
+    from inspatio_gym.geometry import make_pose, rot_x
+
+    env = _make(room_world, time_mode="freeze", pitch_limit=30.0)
+    env.reset(seed=0)
+    up60 = make_pose(rot_x(np.radians(60)), [0, 0, 0])
+    obs_pose, *_ = env.step_pose(up60)
+    obs_noop, _, _, _, info = env.step(0)
+    np.testing.assert_array_equal(obs_noop, obs_pose)  # a noop does not snap the view back
+    np.testing.assert_allclose(info["pose"], up60, atol=1e-9)
+    _, _, _, _, info = env.step(8)  # look down: comes back towards the range
+    assert np.degrees(np.arcsin(-info["pose"][1, 2])) == pytest.approx(57.0, abs=1e-6)
+    with pytest.raises(ValueError, match="4x4"):
+        env.step_pose(np.eye(3))
+    bad = np.eye(4)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        env.step_pose(bad)
+
+
 def test_time_modes(room_world):
     T = room_world.num_frames
     frames = {}
@@ -124,20 +165,38 @@ def test_walking_into_a_wall_is_blocked(room_world):
     assert _clearance_to_scene(room_world, positions[-1]) < 3 * radius + env.control.move_step * room_world.scale
 
 
-def test_leash_holds(room_world):
-    env = _make(room_world, time_mode="freeze", collision=False, leash=0.5)
+@pytest.mark.parametrize("action_mode", ["discrete", "continuous"])
+def test_leash_holds(room_world, action_mode):
+    env = _make(room_world, time_mode="freeze", collision=False, leash=0.5, action_mode=action_mode)
     env.reset(seed=0)
     path = room_world.c2w[:, :3, 3]
     worst, leashed = 0.0, False
     for k in range(120):
-        _, _, _, _, info = env.step(np.array([0.3, 0, 1, 0.2, 0, 0], np.float32) if k % 2 else
-                                    np.array([0, 0, 1, 0, 0, 0], np.float32)) if env.action_mode == "continuous" \
-            else env.step(1 if k % 3 else 6)
+        if action_mode == "continuous":
+            a = np.array([0.3, 0, 1, 0.2, 0, 0] if k % 2 else [0, 0, 1, 0, 0, 0], np.float32)
+        else:
+            a = 1 if k % 3 else 6
+        _, _, _, _, info = env.step(a)
         d = np.linalg.norm(path - info["pose"][:3, 3], axis=1).min()
         worst = max(worst, d)
         leashed |= info["leashed"]
     assert leashed
     assert worst <= 0.5 * room_world.scale + 1e-9
+
+
+def test_long_video_cannot_be_walked_through():
+    """The collision cloud is voxel-merged: 300 frames of a wall stay as solid as 8."""
+    from inspatio_gym.world import array_world
+
+    frames = np.random.default_rng(0).integers(0, 255, (300, 32, 32, 3), dtype=np.uint8)
+    for T in (8, 300):
+        world = array_world(frames[:T], depth=np.ones((T, 32, 32), np.float32))  # a wall at z = 1
+        env = WorldEnv(world=world, time_mode="freeze", leash=3.0)
+        env.reset(seed=0)
+        for _ in range(60):
+            _, _, _, _, info = env.step(1)
+        assert info["collided"], T
+        assert 1.0 - 2 * env.control.collision_radius < info["pose"][2, 3] < 1.0
 
 
 def test_pitch_clamp_and_no_roll(room_world):
@@ -199,6 +258,8 @@ def test_bad_actions(room_world):
         cont.step(np.array([np.nan, 0, 0, 0, 0, 0], np.float32))
     with pytest.raises(ValueError, match="outside"):
         cont.step(np.array([2, 0, 0, 0, 0, 0], np.float32))
+    with pytest.raises(ValueError, match="discrete"):
+        env.step(True)
     with pytest.raises(ValueError, match=r"shape \(6,\)"):
         cont.step(np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="shape"):
@@ -219,6 +280,23 @@ def test_bad_options(room_world, tmp_path):
         env.reset(options={"start_frame": 99})
     with pytest.raises(ValueError, match="procedural world option 'colour'"):
         gym.make("InspatioWorld-v0", world="procedural:colour=red").reset()
+    with pytest.raises(ValueError, match="seed='abc'"):
+        gym.make("InspatioWorld-v0", world="procedural:seed=abc").reset()
+    with pytest.raises(ValueError, match="move_step must be >= 0"):
+        gym.make("InspatioWorld-v0", move_step=-1)
+    with pytest.raises(ValueError, match="allow_roll must be True or False"):
+        gym.make("InspatioWorld-v0", allow_roll="no")
+    with pytest.raises(ValueError, match="pitch_limit must be a finite number"):
+        gym.make("InspatioWorld-v0", pitch_limit="a")
+    with pytest.raises(ValueError, match="alpha must be"):
+        gym.make("InspatioWorld-v0", backend_options={"alpha": -1})
+    with pytest.raises(ValueError, match="neighbours must be an integer"):
+        gym.make("InspatioWorld-v0", backend_options={"neighbours": 1.5})
+    with pytest.raises(ValueError, match="unknown backend 'nerf'"):
+        gym.make("InspatioWorld-v0", backend="nerf")
+    with pytest.raises(TypeError, match="options must be a dict"):
+        env.reset(options=[1])
+    assert gym.make("InspatioWorld-v0", move_step=np.float32(0.1)).unwrapped.control.move_step == pytest.approx(0.1)
 
 
 def test_bad_videos(tmp_path):
@@ -270,27 +348,16 @@ def test_video_world_with_user_depth(tmp_path):
                                   "7scenes_redkitchen/frames"])
 def test_real_clips_run_50_steps(name, no_prior_warning):
     path = real_clip(name)
-    opts = {"max_frames": 60}
-    if name.startswith("7scenes"):
-        path = _sevenscenes_colour_folder(path)
-    env = gym.make("InspatioWorld-v0", video=str(path), world_options=opts, time_mode="loop")
+    env = gym.make("InspatioWorld-v0", video=str(path), world_options={"max_frames": 60}, time_mode="loop")
     obs, info = env.reset(seed=0)
+    world = env.unwrapped.world
+    if name.startswith("7scenes"):  # the folder's depth PNGs are not frames
+        assert world.num_frames == 50 and np.abs(np.diff(world.frames.mean(axis=(1, 2, 3)))).max() < 20
     rng = np.random.default_rng(0)
     for _ in range(50):
         obs, r, term, trunc, info = env.step(int(rng.integers(9)))
         assert obs.shape == (64, 64, 3) and np.isfinite(info["pose"]).all()
     assert obs.std() > 1.0  # not a blank image
-
-
-def _sevenscenes_colour_folder(frames_dir):
-    """A folder of only the colour PNGs (the frames folder also holds depth PNGs)."""
-    import tempfile
-    from pathlib import Path
-
-    out = Path(tempfile.mkdtemp(prefix="7scenes_"))
-    for p in sorted(Path(frames_dir).glob("*.color.png")):
-        (out / p.name).symlink_to(p)
-    return out
 
 
 def test_real_clip_check_env(no_prior_warning):
@@ -301,6 +368,17 @@ def test_real_clip_check_env(no_prior_warning):
     env = WorldEnv(video=str(path), world_options={"max_frames": 30})
     check_env(env)
     sb3_check_env(WorldEnv(video=str(path), world_options={"max_frames": 30}))
+
+
+def test_video_named_like_a_procedural_spec_is_a_video(tmp_path, no_prior_warning):
+    clip = tmp_path / "procedural_walk.avi"
+    _write_clip(clip, frames=5)
+    env = gym.make("InspatioWorld-v0", video=str(clip), world_options={"max_frames": 3})
+    assert env.unwrapped.metadata["render_fps"] == pytest.approx(10.0)  # known before reset
+    env.reset(seed=0)
+    assert env.unwrapped.world.num_frames == 3 and env.unwrapped.world.name == "procedural_walk.avi"
+    with pytest.raises(ValueError, match="use video="):
+        gym.make("InspatioWorld-v0", world=str(clip))
 
 
 def test_render_and_debug_view(room_world):

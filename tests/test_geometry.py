@@ -107,17 +107,20 @@ def test_linear_trajectory_against_hand_computed_poses():
 
 def test_dolly_and_relative_to_source():
     traj = parse_trajectory("0 0\n0 0\n0 -1\n")
-    src = np.stack([make_pose(rot_y(0.1 * i), [0.2 * i, 0, 0]) for i in range(5)])
+    src = np.stack([make_pose(rot_y(0.1 * i), [0.2 * i, 0.1, 2.0]) for i in range(5)])  # frame 0 is not I
+    rs = np.linspace(0, -1, 5)
     poses = trajectory_poses(traj, src)
-    inv0 = invert_pose(src[0])
-    np.testing.assert_allclose(poses[:, :3, 3], (inv0 @ np.stack([make_pose(np.eye(3), [0, 0, r]) for r in
-                                                                 np.linspace(0, -1, 5)]))[:, :3, 3], atol=1e-6)
+    # a dolly fixed to the first camera: backwards along its optical axis, same rotation
+    np.testing.assert_allclose(poses[:, :3, :3], np.broadcast_to(src[0, :3, :3], (5, 3, 3)), atol=1e-12)
+    np.testing.assert_allclose(poses[:, :3, 3], src[0, :3, 3] + rs[:, None] * src[0, :3, 2], atol=1e-6)
     rel = trajectory_poses(traj, src, relative_to_source=True)
-    for i in range(5):
-        expect = (inv0 @ src[i]) @ (inv0 @ make_pose(np.eye(3), [0, 0, np.linspace(0, -1, 5)[i]]))
-        np.testing.assert_allclose(rel[i], expect, atol=1e-6)
+    for i in range(5):  # offsets ride on each source camera
+        np.testing.assert_allclose(rel[i, :3, 3], src[i, :3, 3] + rs[i] * src[i, :3, 2], atol=1e-6)
+        np.testing.assert_allclose(rel[i, :3, :3], src[i, :3, :3], atol=1e-12)
+    still = trajectory_poses(parse_trajectory("0 0\n0 0\n0 0"), src, relative_to_source=True)
+    np.testing.assert_allclose(still, src, atol=1e-12)  # zero offsets reproduce the source path
     rot = trajectory_poses(parse_trajectory("0 10\n0 10\n1 1"), src, rotation_only=True)
-    np.testing.assert_allclose(rot[:, :3, 3], np.broadcast_to(inv0[:3, 3], (5, 3)), atol=1e-12)
+    np.testing.assert_allclose(rot[:, :3, 3], np.broadcast_to(src[0, :3, 3], (5, 3)), atol=1e-12)
 
 
 def test_builtin_trajectories_match_the_original_spline():

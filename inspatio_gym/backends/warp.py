@@ -26,10 +26,14 @@ class WarpBackend(Backend):
 
     name = "warp"
 
-    def __init__(self, neighbours: int = 2, neighbour_stride: int = 4, alpha: float = 50.0,
+    def __init__(self, neighbours: int = 2, neighbour_stride: int = 4, alpha: float = 25.0,
                  inpaint_radius: int = 3) -> None:
-        if neighbours < 0 or neighbour_stride < 1:
-            raise ValueError(f"need neighbours >= 0 and neighbour_stride >= 1, got {neighbours}, {neighbour_stride}")
+        for name, v, lo in (("neighbours", neighbours, 0), ("neighbour_stride", neighbour_stride, 1),
+                             ("inpaint_radius", inpaint_radius, 0)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if not (isinstance(alpha, (int, float)) and np.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
         self.offsets = np.array([0] + [s * k * neighbour_stride for k in range(1, neighbours + 1) for s in (-1, 1)])
         self.alpha = alpha
         self.inpaint_radius = inpaint_radius
@@ -50,7 +54,8 @@ class WarpBackend(Backend):
         idx = np.clip(frames[:, None] + self.offsets[None, :], 0, world.num_frames - 1)
         idx_t = torch.from_numpy(idx)
         res = forward_warp(
-            rgb_t[idx_t], depth_t[idx_t], K, c2w_t[idx_t], torch.from_numpy(c2w), alpha=self.alpha
+            rgb_t[idx_t], depth_t[idx_t], K, c2w_t[idx_t], torch.from_numpy(c2w), alpha=self.alpha,
+            depth_unit=world.scale,
         )
         render = (res.rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
         depth = res.depth.numpy()

@@ -74,7 +74,7 @@ def action_space(mode: str, vertical: bool = False) -> spaces.Space:
 
 def _discrete_index(a: Any, n: int) -> int:
     arr = np.asarray(a)
-    if arr.ndim != 0 or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+    if arr.ndim != 0 or not np.issubdtype(arr.dtype, np.integer):
         if arr.ndim == 0 and np.issubdtype(arr.dtype, np.floating) and float(arr).is_integer():
             arr = arr.astype(np.int64)
         else:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import numbers
+
 import numpy as np
 import torch
 
 from ..geometry.camera import unproject
 from ..world.reference import ReferenceWorld
 
-__all__ = ["ControlConfig", "Obstacles"]
+__all__ = ["ControlConfig", "Obstacles", "UnknownOption"]
 
 
 @dataclass(frozen=True)
@@ -32,40 +34,60 @@ class ControlConfig:
 
     @classmethod
     def from_kwargs(cls, **kw: object) -> "ControlConfig":
+        """Validated config; raises UnknownOption for names it does not know."""
         names = {f.name for f in fields(cls)}
         bad = sorted(set(kw) - names)
         if bad:
-            raise ValueError(f"unknown control option(s) {bad}; known: {sorted(names)}")
-        cfg = cls(**kw)  # type: ignore[arg-type]
-        for name in ("move_step", "turn_step", "leash", "collision_radius"):
-            v = getattr(cfg, name)
-            if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
+            raise UnknownOption(f"unknown env option(s) {bad}; control options are {sorted(names)}")
+        for name, v in kw.items():
+            if name in ("allow_roll", "vertical", "collision"):
+                if not isinstance(v, (bool, np.bool_)):
+                    raise ValueError(f"{name} must be True or False, got {v!r}")
+            elif isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) or not np.isfinite(float(v)):
+                raise ValueError(f"{name} must be a finite number, got {v!r}")
+            elif v < 0:
+                raise ValueError(f"{name} must be >= 0, got {v!r}")
+        cfg = cls(**{k: (bool(v) if isinstance(v, np.bool_) else v) for k, v in kw.items()})  # type: ignore[arg-type]
         if not 0 <= cfg.pitch_limit <= 89.9:
             raise ValueError(f"pitch_limit must be in [0, 89.9] degrees, got {cfg.pitch_limit}")
         return cfg
 
 
+class UnknownOption(ValueError):
+    """An env keyword that no part of the env understands."""
+
+
 class Obstacles:
     """The reference depth as a point cloud the camera may not pass through.
 
-    Every valid depth pixel of every reference frame (subsampled to at most max_points)
-    becomes a world point; a camera position whose clearance to the cloud falls below the
-    body radius is in collision. Moves are tested at sub-steps no longer than the radius so
-    a step cannot tunnel through a surface.
+    Every valid depth pixel of every reference frame becomes a world point; points are
+    merged on a voxel grid (one point per voxel, at its centre), so the cloud's density
+    does not depend on the number of frames and a long video cannot thin it below the
+    body radius. A camera position whose clearance to the cloud falls below the radius is
+    in collision; moves are tested at sub-steps no longer than half the radius so a step
+    cannot tunnel through a surface.
     """
 
-    def __init__(self, world: ReferenceWorld, max_points: int = 40000) -> None:
-        depth = torch.from_numpy(world.depth)
+    def __init__(self, world: ReferenceWorld, voxel: float, chunk: int = 32) -> None:
+        if not (voxel > 0 and np.isfinite(voxel)):
+            raise ValueError(f"voxel size must be > 0, got {voxel}")
+        self.voxel = float(voxel)
         K = torch.from_numpy(world.K)
-        T = world.num_frames
-        step = max(1, int(np.ceil(np.sqrt(T * world.height * world.width / max_points))))
-        pts_cam = unproject(depth[:, ::1, ::1].to(torch.float64), K)[:, ::step, ::step]  # [T,h,w,3]
-        valid = (depth[:, ::step, ::step] > 0).reshape(T, -1)
-        c2w = torch.from_numpy(world.c2w)
-        pts = torch.einsum("tnk,tjk->tnj", pts_cam.reshape(T, -1, 3), c2w[:, :3, :3]) + c2w[:, None, :3, 3]
-        self.points = pts[valid].to(torch.float32).contiguous()  # [P, 3]
+        keys = torch.zeros(0, dtype=torch.int64)
+        for i in range(0, world.num_frames, chunk):
+            depth = torch.from_numpy(world.depth[i : i + chunk])
+            c2w = torch.from_numpy(world.c2w[i : i + chunk])
+            pts = unproject(depth.to(torch.float64), K).reshape(len(depth), -1, 3)
+            pts = torch.einsum("tnk,tjk->tnj", pts, c2w[:, :3, :3]) + c2w[:, None, :3, 3]
+            pts = pts[(depth > 0).reshape(len(depth), -1)]
+            keys = torch.unique(torch.cat([keys, self._keys(pts)]))
+        ijk = torch.stack([(keys >> 42) & 0x1FFFFF, (keys >> 21) & 0x1FFFFF, keys & 0x1FFFFF], -1) - (1 << 20)
+        self.points = ((ijk.to(torch.float64) + 0.5) * self.voxel).to(torch.float32).contiguous()  # [P, 3]
         self.path = world.c2w[:, :3, 3].copy()  # source camera positions [T, 3]
+
+    def _keys(self, pts: torch.Tensor) -> torch.Tensor:
+        ijk = torch.floor(pts / self.voxel).to(torch.int64).clamp(-(1 << 20), (1 << 20) - 1) + (1 << 20)
+        return (ijk[:, 0] << 42) | (ijk[:, 1] << 21) | ijk[:, 2]
 
     def clearance(self, positions: np.ndarray) -> np.ndarray:
         """Distance from each position [N, 3] to the nearest reference point."""

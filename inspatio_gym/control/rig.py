@@ -56,6 +56,13 @@ def _orbit_rel(pitch: np.ndarray, yaw: np.ndarray, radius: np.ndarray, disp: np.
     return T
 
 
+def _clamp_pitch(pitch: np.ndarray, delta: np.ndarray, lim: float) -> np.ndarray:
+    """pitch + delta within [-lim, lim]; a pitch already beyond (an explicit pose) may only come back."""
+    lo = np.minimum(-lim, pitch)
+    hi = np.maximum(lim, pitch)
+    return np.clip(np.round(pitch + delta, 9), lo, hi)
+
+
 class Rig:
     """Batched camera state; lanes are reset and stepped together."""
 
@@ -99,14 +106,14 @@ class Rig:
         lim = np.deg2rad(cfg.pitch_limit)
         if cmd.orbit:
             orb = self.orbit.copy()
-            orb[:, 0] = np.clip(np.round(orb[:, 0] + turn * cmd.unit[:, 0], 9), -lim, lim)
+            orb[:, 0] = _clamp_pitch(orb[:, 0], turn * cmd.unit[:, 0], lim)
             orb[:, 1] = np.round(orb[:, 1] + turn * cmd.unit[:, 1], 9)
             orb[:, 2] = orb[:, 2] + step * cmd.unit[:, 2]
             return orb, self.c2w(True, orb=orb)[:, :3, 3]
         u = cmd.unit
         ang = self.ang.copy()
         ang[:, 0] = np.round(ang[:, 0] + turn * u[:, 3], 9)
-        ang[:, 1] = np.clip(np.round(ang[:, 1] + turn * u[:, 4], 9), -lim, lim)
+        ang[:, 1] = _clamp_pitch(ang[:, 1], turn * u[:, 4], lim)
         if cfg.allow_roll:
             ang[:, 2] = np.round(ang[:, 2] + turn * u[:, 5], 9)
         body = self.anchor[:, :3, :3] @ batch_rot_y(ang[:, 0])  # yaw-only frame for walking

@@ -71,7 +71,8 @@ class SessionBatch:
         self.action_mode = action_mode
         self.time_mode = time_mode
         self.rig = Rig(self.n, control)
-        self.obstacles = {id(w): Obstacles(w) for w in worlds}
+        self.obstacles = {id(w): Obstacles(w, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
+                          for w in worlds}
         self._groups = self._group_lanes()
         for w in {id(w): w for w in worlds}.values():
             backend.bind(w)

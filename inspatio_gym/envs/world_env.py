@@ -15,6 +15,7 @@ from ..control.limits import ControlConfig
 from ..geometry.camera import invert_pose, rotation_to_quaternion
 from ..world.cache import get_world
 from ..world.reference import ReferenceWorld
+from ..world.sources import is_procedural_spec
 from .core import TIME_MODES, SessionBatch, StepResult
 from .views import debug_view
 
@@ -124,14 +125,19 @@ class WorldEnv(gym.Env):
         for name, v in (("width", width), ("height", height)):
             if not isinstance(v, (int, np.integer)) or not 8 <= v <= 4096:
                 raise ValueError(f"{name} must be an integer in [8, 4096], got {v!r}")
-        if not depth_range > 0:
-            raise ValueError(f"depth_range must be > 0, got {depth_range}")
-        if video is not None and not Path(video).exists():
-            raise FileNotFoundError(f"video not found: {str(video)!r}")
-        try:
-            self.control = ControlConfig.from_kwargs(**control)
-        except ValueError as e:
-            raise ValueError(f"unknown env option: {e}") from None
+        if isinstance(depth_range, bool) or not isinstance(depth_range, (int, float)) or not depth_range > 0:
+            raise ValueError(f"depth_range must be a number > 0, got {depth_range!r}")
+        if video is not None:
+            if not isinstance(video, (str, Path)):
+                raise TypeError(f"video must be a path, got {type(video).__name__}")
+            if not Path(video).exists():
+                raise FileNotFoundError(f"video not found: {str(video)!r}")
+            video = Path(video)
+        if world is not None and not (isinstance(world, ReferenceWorld) or is_procedural_spec(world)):
+            raise ValueError(
+                f"world must be a ReferenceWorld or a 'procedural:...' spec, got {world!r}; use video= for files"
+            )
+        self.control = ControlConfig.from_kwargs(**control)
         self.source = video if video is not None else world
         self.width, self.height = int(width), int(height)
         self.world_options = dict(world_options or {})
@@ -153,6 +159,7 @@ class WorldEnv(gym.Env):
                     "time": spaces.Box(0.0, 1.0, (1,), np.float32),
                 }
             )
+        self.metadata = {**self.metadata, "render_fps": _source_fps(self.source, self.world_options)}
         self.world: ReferenceWorld | None = None
         self.core: SessionBatch | None = None
         self._last: StepResult | None = None
@@ -160,6 +167,8 @@ class WorldEnv(gym.Env):
     # -- gymnasium API -------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"reset options must be a dict, got {type(options).__name__}: {options!r}")
         options = dict(options or {})
         bad = sorted(set(options) - set(RESET_OPTIONS))
         if bad:
@@ -246,3 +255,18 @@ class WorldEnv(gym.Env):
         src = self.source if self.source is not None else "default procedural world"
         return f"<WorldEnv source={src!r} {self.width}x{self.height} backend={self.backend.name} mode={self.action_mode}>"
 
+
+
+def _source_fps(source: object, world_options: dict[str, Any]) -> float:
+    """The frame rate the world will have, known before it is built (for render_fps)."""
+    if isinstance(source, ReferenceWorld):
+        return float(source.fps)
+    if "fps" in world_options:
+        return float(world_options["fps"])
+    if isinstance(source, Path) and source.is_file():
+        from ..world.video import probe_fps
+
+        return probe_fps(source) / int(world_options.get("stride", 1) or 1)
+    if isinstance(source, Path):
+        return 30.0
+    return 12.0  # procedural_world's default

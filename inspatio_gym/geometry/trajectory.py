@@ -103,15 +103,18 @@ def trajectory_poses(
     relative_to_source: bool = False,
     r_scale: float = 1.0,
 ) -> np.ndarray:
-    """Target c2w [N, 4, 4] for N = len(source_c2w), composed with the source poses.
+    """Target c2w [N, 4, 4] (world coordinates) for N = len(source_c2w).
 
-    Default: target_i = inv(c2w_0) @ rel_i (a path fixed in frame-0 coordinates; the
-    original writes inv, which equals c2w_0 only when c2w_0 = I, kept as is).
-    relative_to_source: target_i = (inv(c2w_0) @ c2w_i) @ (inv(c2w_0) @ rel_i), offsets
-    riding on the moving source camera. r_scale multiplies r (the original uses depth
-    units unscaled: 1.0).
+    The original applies its formula to source poses normalised to the first frame
+    (c2w_0 = I): target_i = inv(c2w_0) @ rel_i, or with relative_to_source
+    (inv(c2w_0) @ c2w_i) @ (inv(c2w_0) @ rel_i). We normalise the same way, apply that
+    formula and map back to the world, which gives target_i = c2w_0 @ rel_i (a path fixed
+    to the first camera) and c2w_i @ rel_i (offsets riding on the moving source camera).
+    r_scale multiplies r (the original uses its depth units unscaled: 1.0).
     """
     source_c2w = np.asarray(source_c2w, dtype=np.float64)
+    if source_c2w.ndim != 3 or source_c2w.shape[1:] != (4, 4) or len(source_c2w) == 0:
+        raise ValueError(f"source poses must be [N,4,4] with N >= 1, got shape {source_c2w.shape}")
     n = len(source_c2w)
     pitch = interpolate_keys(traj.pitch, n)
     yaw = interpolate_keys(traj.yaw, n)
@@ -120,7 +123,11 @@ def trajectory_poses(
     r = r * r_scale
     zoom = bool(np.all(pitch == 0) and np.all(yaw == 0))
     rel = np.stack([orbit_pose(p, y, d, zoom, rotation_only) for p, y, d in zip(pitch, yaw, r)])
-    inv0 = invert_pose(source_c2w[0])
+    c2w0 = source_c2w[0]
+    local = invert_pose(c2w0) @ source_c2w  # the original's frame-0-normalised source poses
+    inv0 = invert_pose(local[0])  # = I, written as the original does
     if relative_to_source:
-        return (inv0 @ source_c2w) @ (inv0 @ rel)
-    return inv0 @ rel
+        target_local = (inv0 @ local) @ (inv0 @ rel)
+    else:
+        target_local = inv0 @ rel
+    return c2w0 @ target_local

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .reference import ReferenceWorld
-from .sources import load_world
+from .sources import is_procedural_spec, load_world
 
 __all__ = ["get_world", "clear_world_cache"]
 
@@ -22,22 +22,37 @@ _CACHE: "OrderedDict[tuple, ReferenceWorld]" = OrderedDict()
 _MAX_WORLDS = 8
 
 
+def _file_identity(p: Path) -> tuple:
+    """A file or folder by resolved path, modification time and size (content changes show)."""
+    st = os.stat(p)
+    if p.is_dir():
+        entries = sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in os.scandir(p) if e.is_file())
+        return (str(p.resolve()), st.st_mtime_ns, hash(tuple(entries)))
+    return (str(p.resolve()), st.st_mtime_ns, st.st_size)
+
+
 def _key(source: Any, width: int, height: int, options: dict[str, Any]) -> tuple | None:
     """A hashable identity of the request, or None when it cannot be cached safely."""
     if any(isinstance(v, np.ndarray) for v in options.values()):
         return None
-    if isinstance(source, (str, Path)) and Path(source).exists():
-        st = os.stat(source)
-        src: Any = (str(Path(source).resolve()), st.st_mtime_ns, st.st_size)
+    if isinstance(source, Path) or (isinstance(source, str) and not is_procedural_spec(source)):
+        if not Path(source).exists():
+            return None
+        src: Any = _file_identity(Path(source))
     elif source is None or isinstance(source, str):
         src = source
     else:
         return None
-    try:
-        opts = tuple(sorted((k, str(v)) for k, v in options.items()))
-    except TypeError:
-        return None
-    return (src, width, height, opts)
+    opts = []
+    for k, v in sorted(options.items()):
+        if k == "depth" and isinstance(v, (str, Path)):
+            if not Path(v).exists():
+                return None
+            v = _file_identity(Path(v))
+        elif not isinstance(v, (int, float, str, bool, type(None))):
+            return None
+        opts.append((k, v))
+    return (src, width, height, tuple(opts))
 
 
 def get_world(source: Any, width: int, height: int, **options: Any) -> ReferenceWorld:

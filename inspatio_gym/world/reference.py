@@ -54,6 +54,12 @@ class ReferenceWorld:
             raise ValueError(f"c2w must have shape {(T, 4, 4)} to match the frames, got {c2w.shape}")
         if not np.isfinite(c2w).all():
             raise ValueError("c2w poses contain non-finite values")
+        R = c2w[:, :3, :3]
+        err = np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max(axis=(1, 2))
+        if (err > 1e-4).any() or (np.linalg.det(R) < 0).any() or np.abs(c2w[:, 3] - [0, 0, 0, 1]).max() > 1e-9:
+            i = int(np.argmax(err)) if (err > 1e-4).any() else int(np.argmin(np.linalg.det(R)))
+            raise ValueError(f"c2w[{i}] is not a rigid camera-to-world pose (rotation must be orthonormal, "
+                             f"det +1, last row [0, 0, 0, 1])")
         if not (self.fps > 0 and np.isfinite(self.fps)):
             raise ValueError(f"fps must be positive, got {self.fps}")
         self.frames, self.depth, self.K, self.c2w = f, d, K, c2w

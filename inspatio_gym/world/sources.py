@@ -21,6 +21,7 @@ __all__ = [
     "array_world",
     "load_geometry_file",
     "load_world",
+    "is_procedural_spec",
     "PLANE_PRIOR_DEPTH",
 ]
 
@@ -178,49 +179,76 @@ def video_world(
     K: np.ndarray | None = None,
     fov: float = 60.0,
     fps: float | None = None,
+    pattern: str | None = None,
 ) -> ReferenceWorld:
     """A world from a video file or an image folder, with optional user geometry.
 
     depth may be an array or a .npy/.npz file (an .npz may also carry c2w and K);
-    arrays at the source resolution are cropped and resized like the frames.
+    arrays at the source resolution are cropped and resized like the frames, and K given
+    for the source resolution is moved through the same crop and resize. pattern selects
+    the images of a folder (glob, e.g. "*.color.png").
     """
     path = Path(path)
     if path.is_dir():
-        frames, vfps, src = read_image_folder(path, width, height, stride, max_frames), 30.0, None
+        (frames, src), vfps = read_image_folder(path, width, height, stride, max_frames, pattern), 30.0
     else:
+        if pattern is not None:
+            raise ValueError(f"pattern={pattern!r} applies to image folders, but {str(path)!r} is a file")
         frames, vfps, src = read_video(path, width, height, stride, max_frames)
     if isinstance(depth, (str, Path)):
+        depth_file = str(depth)
         geo = load_geometry_file(depth)
         depth = geo["depth"]
         c2w = geo.get("c2w", c2w)
         K = geo.get("K", K)
+        for key, val, shape in (("c2w", c2w, (None, 4, 4)), ("K", K, (3, 3))):
+            arr = None if val is None else np.asarray(val)
+            if arr is not None and (arr.ndim != len(shape) or any(a != b for a, b in zip(arr.shape, shape) if b)):
+                raise ValueError(f"{key} in depth file {depth_file!r} has shape {arr.shape}, expected "
+                                 f"{'[T,4,4]' if key == 'c2w' else '[3,3]'}")
     if depth is not None:
         depth = np.asarray(depth)
         if depth.ndim == 3 and depth.shape[0] > len(frames):
             depth = depth[::stride][: len(frames)]
-    if c2w is not None and len(c2w) > len(frames):
+    if c2w is not None and np.ndim(c2w) == 3 and len(c2w) > len(frames):
         c2w = np.asarray(c2w)[::stride][: len(frames)]
     return array_world(frames, depth, c2w, K, fps or vfps, fov, name=path.name, src_size=src)
 
 
+def is_procedural_spec(source: Any) -> bool:
+    """True for the strings "procedural" and "procedural:key=value,...", never for a Path."""
+    return isinstance(source, str) and (source == "procedural" or source.startswith("procedural:"))
+
+
+def _parse_procedural(spec: str) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    for item in filter(None, spec.partition(":")[2].split(",")):
+        key, _, val = item.partition("=")
+        key, val = key.strip(), val.strip()
+        if key not in ("seed", "kind", "path", "num_frames"):
+            raise ValueError(f"unknown procedural world option {key!r} in {spec!r}")
+        if key in ("seed", "num_frames"):
+            try:
+                kw[key] = int(val)
+            except ValueError:
+                raise ValueError(f"procedural world option {key}={val!r} in {spec!r} must be an integer") from None
+        else:
+            kw[key] = val
+    return kw
+
+
 def load_world(source: Any = None, width: int = 64, height: int = 64, **options: Any) -> ReferenceWorld:
     """Any supported source: None (the default procedural world), a ReferenceWorld, a
-    "procedural:..." string (e.g. "procedural:seed=3,path=dolly,kind=room"), a video file or
-    an image folder. options go to the matching builder."""
+    "procedural:..." string (e.g. "procedural:seed=3,path=dolly,kind=room"), or a path
+    (str or Path) to a video file or an image folder. options go to the matching builder."""
     if isinstance(source, ReferenceWorld):
         if (source.width, source.height) != (width, height):
             raise ValueError(
                 f"world {source.name!r} is {source.width}x{source.height} but the env wants {width}x{height}"
             )
         return source
-    if source is None or (isinstance(source, str) and source.startswith("procedural")):
-        kw: dict[str, Any] = {}
-        if isinstance(source, str) and ":" in source:
-            for item in filter(None, source.split(":", 1)[1].split(",")):
-                key, _, val = item.partition("=")
-                if key not in ("seed", "kind", "path", "num_frames"):
-                    raise ValueError(f"unknown procedural world option {key!r} in {source!r}")
-                kw[key] = int(val) if key in ("seed", "num_frames") else val
+    if source is None or is_procedural_spec(source):
+        kw = _parse_procedural(source) if source else {}
         allowed = {"num_frames", "fov", "fps", "supersample", "seed", "kind", "path"}
         bad = set(options) - allowed
         if bad:
@@ -230,11 +258,9 @@ def load_world(source: Any = None, width: int = 64, height: int = 64, **options:
         p = Path(source)
         if not p.exists():
             raise FileNotFoundError(f"video not found: {str(source)!r}")
-        allowed = {"stride", "max_frames", "depth", "c2w", "K", "fov", "fps"}
+        allowed = {"stride", "max_frames", "depth", "c2w", "K", "fov", "fps", "pattern"}
         bad = set(options) - allowed
         if bad:
             raise ValueError(f"unknown option(s) {sorted(bad)} for a video world (allowed: {sorted(allowed)})")
-        if p.is_dir() and not any(q.suffix.lower() in IMAGE_SUFFIXES for q in p.iterdir()):
-            raise ValueError(f"folder {str(p)!r} holds no images")
         return video_world(p, width, height, **options)
     raise TypeError(f"cannot build a world from {type(source).__name__}: {source!r}")

@@ -6,13 +6,14 @@ so a full-resolution video is never held in memory.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
 import cv2
 import numpy as np
 
-__all__ = ["VideoError", "fit_frame", "read_video", "read_image_folder", "IMAGE_SUFFIXES", "crop_transform"]
+__all__ = ["VideoError", "fit_frame", "read_video", "read_image_folder", "list_images", "IMAGE_SUFFIXES", "crop_transform"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -62,15 +63,22 @@ def _frames(cap: cv2.VideoCapture, stride: int, max_frames: int | None) -> Itera
         i += 1
 
 
+def probe_fps(path: str | Path) -> float:
+    """The container's frame rate (30 when it states none or nonsense)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
+    finally:
+        cap.release()
+    return float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
+
+
 def read_video(
     path: str | Path, width: int, height: int, stride: int = 1, max_frames: int | None = None
 ) -> tuple[np.ndarray, float, tuple[int, int]]:
     """Frames [T, height, width, 3] uint8 RGB, the effective fps and the source size (w, h)."""
     path = Path(path)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    if max_frames is not None and max_frames < 1:
-        raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
+    _check_sampling(stride, max_frames)
     if not path.exists():
         raise FileNotFoundError(f"video not found: {str(path)!r}")
     if not path.is_file():
@@ -90,22 +98,62 @@ def read_video(
     return np.stack(frames), fps / stride, src
 
 
-def read_image_folder(
-    path: str | Path, width: int, height: int, stride: int = 1, max_frames: int | None = None
-) -> np.ndarray:
-    """Frames from the images of a folder in name order, [T, height, width, 3] uint8 RGB."""
+def _natural_key(name: str) -> list:
+    """'img2' before 'img10'."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def _check_sampling(stride: object, max_frames: object) -> None:
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
+    if max_frames is not None and (
+        isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer)) or max_frames < 1
+    ):
+        raise ValueError(f"max_frames must be an integer >= 1 or None, got {max_frames!r}")
+
+
+def list_images(path: str | Path, pattern: str | None = None) -> list[Path]:
+    """Image files of a folder in natural name order.
+
+    With no pattern, files with "depth" in their name are left out (datasets such as
+    7-Scenes keep colour and depth PNGs side by side); a glob pattern selects explicitly.
+    """
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"image folder not found: {str(path)!r}")
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[::stride]
+    if pattern is not None:
+        files = [p for p in path.glob(pattern) if p.suffix.lower() in IMAGE_SUFFIXES]
+    else:
+        files = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and "depth" not in p.name.lower()]
+    return sorted(files, key=lambda p: _natural_key(p.name))
+
+
+def read_image_folder(
+    path: str | Path, width: int, height: int, stride: int = 1, max_frames: int | None = None,
+    pattern: str | None = None,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Frames from the images of a folder in natural name order, and the source size (w, h).
+
+    Every image must have the size of the first one.
+    """
+    _check_sampling(stride, max_frames)
+    files = list_images(path, pattern)[::stride]
     if max_frames is not None:
         files = files[:max_frames]
     if not files:
-        raise VideoError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {str(path)!r}")
+        what = f"matching {pattern!r}" if pattern else f"({', '.join(IMAGE_SUFFIXES)})"
+        raise VideoError(f"no images {what} in folder {str(path)!r}")
     out = []
+    src: tuple[int, int] | None = None
     for f in files:
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if img is None:
             raise VideoError(f"cannot decode image {str(f)!r}")
+        size = (img.shape[1], img.shape[0])
+        if src is None:
+            src = size
+        elif size != src:
+            raise VideoError(f"image {str(f)!r} is {size[0]}x{size[1]}, but the folder's first image is {src[0]}x{src[1]}")
         out.append(fit_frame(img, width, height))
-    return np.stack(out)
+    assert src is not None
+    return np.stack(out), src
