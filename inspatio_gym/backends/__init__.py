@@ -7,15 +7,22 @@ from typing import Any
 from .base import Backend, View
 from .warp import WarpBackend
 
-__all__ = ["Backend", "View", "WarpBackend", "make_backend"]
+__all__ = ["BACKENDS", "Backend", "View", "WarpBackend", "make_backend"]
+
+
+BACKENDS = ("warp", "star")
 
 
 def make_backend(name: str | Backend, **options: Any) -> Backend:
-    """A backend by name ("warp"), or the instance itself."""
+    """A backend by name ("warp", "star"), or the instance itself."""
     if isinstance(name, Backend):
         if options:
             raise ValueError(f"backend options {sorted(options)} given with a backend instance")
         return name
     if name == "warp":
         return WarpBackend(**options)
-    raise ValueError(f"unknown backend {name!r}; available: ['warp']")
+    if name == "star":
+        from .star import StarBackend  # the model is imported only when asked for
+
+        return StarBackend(**options)
+    raise ValueError(f"unknown backend {name!r}; available: {list(BACKENDS)}")

@@ -35,8 +35,11 @@ class Backend(ABC):
     def bind(self, world: ReferenceWorld) -> None:
         """Per-world preparation, done once per world and shared by every lane on it."""
 
-    def reset(self, lanes: np.ndarray, seeds: np.ndarray) -> None:
-        """Start new episodes on these lanes (per-session state such as history or RNG)."""
+    def allocate(self, lanes: int) -> None:
+        """Make room for per-lane state of a batch of this many lanes (called once by the core)."""
+
+    def reset(self, world: ReferenceWorld, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray) -> None:
+        """Start new episodes on these lanes of one world (per-session state: history, RNG)."""
 
     @abstractmethod
     def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:

@@ -27,7 +27,7 @@ class WarpBackend(Backend):
     name = "warp"
 
     def __init__(self, neighbours: int = 2, neighbour_stride: int = 4, alpha: float = 25.0,
-                 inpaint_radius: int = 3) -> None:
+                 inpaint_radius: int = 3, inpaint_rgb: bool = True) -> None:
         for name, v, lo in (("neighbours", neighbours, 0), ("neighbour_stride", neighbour_stride, 1),
                              ("inpaint_radius", inpaint_radius, 0)):
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
@@ -37,6 +37,7 @@ class WarpBackend(Backend):
         self.offsets = np.array([0] + [s * k * neighbour_stride for k in range(1, neighbours + 1) for s in (-1, 1)])
         self.alpha = alpha
         self.inpaint_radius = inpaint_radius
+        self.inpaint_rgb = inpaint_rgb
         self._tensors: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def bind(self, world: ReferenceWorld) -> None:
@@ -68,6 +69,7 @@ class WarpBackend(Backend):
                 if holes.any():
                     if holes.all():
                         continue
-                    rgb[i] = cv2.inpaint(render[i], holes, self.inpaint_radius, cv2.INPAINT_TELEA)
+                    if self.inpaint_rgb:
+                        rgb[i] = cv2.inpaint(render[i], holes, self.inpaint_radius, cv2.INPAINT_TELEA)
                     depth_f[i] = cv2.inpaint(depth[i], holes, self.inpaint_radius, cv2.INPAINT_TELEA)
         return View(rgb=rgb, depth=depth_f, mask=mask, render=render)

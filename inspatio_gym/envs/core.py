@@ -74,6 +74,7 @@ class SessionBatch:
         self.obstacles = {id(w): Obstacles(w, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
                           for w in worlds}
         self._groups = self._group_lanes()
+        backend.allocate(self.n)
         for w in {id(w): w for w in worlds}.values():
             backend.bind(w)
         self.start = np.zeros(self.n, dtype=np.int64)
@@ -103,7 +104,11 @@ class SessionBatch:
         anchors = np.stack([self.worlds[i].c2w[f] for i, f in zip(lanes, start_frames)])
         scales = np.array([self.worlds[i].scale for i in lanes])
         self.rig.reset(lanes, anchors, scales)
-        self.backend.reset(lanes, np.asarray(seeds))
+        seeds = np.asarray(seeds)
+        for world, group in self._groups:
+            sel = np.isin(lanes, group)
+            if sel.any():
+                self.backend.reset(world, lanes[sel], start_frames[sel], seeds[sel])
         self.started[lanes] = True
         n = self.n
         return self._observe(lanes, np.zeros(n, bool), np.zeros(n, bool))

@@ -35,7 +35,9 @@ class WorldEnv(gym.Env):
     constraint (per-step maxima, pitch clamp, a leash around the source path, collision with
     the seen geometry), advances time by one reference frame and returns the view the
     backend renders there: ``"warp"`` splats the time-aligned reference frames into the
-    camera and inpaints the holes.
+    camera and inpaints the holes; ``"star"`` gives that render and its coverage mask to the
+    STAR generator (causal DiT with a cache of reference and recent frames, few-step flow
+    sampling, tiny VAE), which generates the view.
 
     ## Action Space
     ``action_mode="discrete"`` (default): ``Discrete(9)`` = noop, forward, backward, strafe
@@ -68,7 +70,8 @@ class WorldEnv(gym.Env):
     ``video`` (path to a video file or an image folder), ``world`` (a ReferenceWorld or
     ``"procedural:seed=..,path=..,kind=.."``), ``width``/``height`` (64, or the given world's), ``backend``
     (``"warp"``), ``backend_options``, ``action_mode``, ``time_mode``, ``obs_mode``,
-    ``world_options`` (stride, max_frames, depth, c2w, K, fov, fps for videos; seed, path,
+    ``checkpoint``, ``device`` (``"auto"``), ``threads``, ``compile`` (backend ``"star"``),
+    ``world_options`` (stride, max_frames, depth, c2w, K, fov, fps, pattern for videos; seed, path,
     num_frames, fov, fps for procedural worlds), ``depth_range`` (4.0), ``render_mode``
     (``"rgb_array"``), and the control options ``move_step`` (0.05), ``turn_step`` (3.0),
     ``pitch_limit`` (45), ``allow_roll``, ``vertical``, ``leash`` (0.75), ``collision``,
@@ -105,6 +108,10 @@ class WorldEnv(gym.Env):
         world_options: dict[str, Any] | None = None,
         depth_range: float = 4.0,
         render_mode: str | None = None,
+        checkpoint: str | Path | None = None,
+        device: str = "auto",
+        threads: int | None = None,
+        compile: bool = False,
         **control: Any,
     ) -> None:
         if video is not None and world is not None:
@@ -141,7 +148,13 @@ class WorldEnv(gym.Env):
         self.source = video if video is not None else world
         self.width, self.height = int(width), int(height)
         self.world_options = dict(world_options or {})
-        self.backend = make_backend(backend, **(backend_options or {}))
+        backend_options = dict(backend_options or {})
+        model_opts = {"checkpoint": checkpoint, "device": device, "threads": threads, "compile": compile}
+        if backend == "star":
+            backend_options = {**model_opts, **backend_options}
+        elif checkpoint is not None or device != "auto" or threads is not None or compile:
+            raise ValueError(f"checkpoint, device, threads and compile apply to backend='star', not {backend!r}")
+        self.backend = make_backend(backend, **backend_options)
         self.action_mode, self.time_mode, self.obs_mode = action_mode, time_mode, obs_mode
         self.depth_range = float(depth_range)
         self.render_mode = render_mode

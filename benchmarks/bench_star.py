@@ -1,0 +1,94 @@
+"""STAR generator speed on this machine: frames/s, FLOPs, roofline ratio, memory.
+
+Times StarGenerator.step alone (render and mask prepared beforehand by the warp) for batch
+1, 4 and 16 at the config's resolution, counts FLOPs per frame from the config, measures a
+large fp32 matmul in the same run as the machine's attainable rate, and prints
+achieved / matmul (the roofline ratio). Targets on 2 CPU cores at 64x64: >= 30 frames/s
+for one session, >= 100 frames/s aggregate at batch 16, >= 50% of the matmul rate.
+Run: python benchmarks/bench_star.py [--config cpu] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import warnings
+
+import numpy as np
+import torch
+
+from inspatio_gym.backends.warp import WarpBackend
+from inspatio_gym.eval.warp_accuracy import random_moves
+from inspatio_gym.model import CONFIGS, StarGenerator, generator_flops_per_frame
+from inspatio_gym.world import procedural_world
+
+
+def matmul_gflops(n: int = 1024, reps: int = 20) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / min(times) / 1e9
+
+
+def bench(gen: StarGenerator, world, batch: int, steps: int) -> tuple[float, int, int]:
+    """(frames/s aggregate, bytes per session, bytes per world)."""
+    cfg = gen.cfg
+    wc = gen.encode_reference(torch.from_numpy(world.frames))
+    sessions = gen.new_sessions(batch)
+    lanes = torch.arange(batch)
+    frames0 = torch.arange(batch) % world.num_frames
+    gen.reset_sessions(wc, sessions, lanes, frames0, torch.arange(batch))
+    fr, tgt = random_moves(world, batch, 0.15, 8.0, seed=0)
+    view = WarpBackend(neighbours=0, inpaint_rgb=False).observe(world, np.arange(batch), tgt, frames0.numpy())
+    render = torch.from_numpy(view.render).permute(0, 3, 1, 2).float().div(127.5).sub(1)
+    mask = torch.from_numpy(view.mask)[:, None].float()
+    timings = []
+    for k in range(steps + 5):
+        frames = (frames0 + k) % world.num_frames
+        t0 = time.perf_counter()
+        gen.step(wc, sessions, lanes, frames, render, mask)
+        if k >= 5:
+            timings.append(time.perf_counter() - t0)
+    per_step = statistics.median(timings)
+    return batch / per_step, sessions.nbytes_per_lane(), wc.nbytes()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="cpu", choices=sorted(CONFIGS))
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=30)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    cfg = CONFIGS[args.config]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gen = StarGenerator(cfg).eval()
+    world = procedural_world(seed=0, num_frames=48, width=cfg.width, height=cfg.height)
+    flops = generator_flops_per_frame(cfg)
+    params = sum(p.numel() for p in gen.parameters())
+    print(f"config {args.config!r}: {cfg.width}x{cfg.height}, {params / 1e6:.2f}M params "
+          f"(DiT {sum(p.numel() for p in gen.dit.parameters()) / 1e6:.2f}M, VAE "
+          f"{sum(p.numel() for p in gen.vae.parameters()) / 1e6:.2f}M), {cfg.tokens_per_frame} tokens/frame, "
+          f"{cfg.sampler.steps} steps, context {2 * cfg.ref_window + 1} ref + {cfg.history} history frames")
+    print("FLOPs per frame: " + ", ".join(f"{k} {v / 1e6:.0f}M" for k, v in flops.items()))
+    peak = matmul_gflops()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul 1024^3: {peak:.0f} GFLOP/s")
+    print(f"{'batch':>5} {'frames/s':>9} {'ms/step':>8} {'GFLOP/s':>8} {'roofline':>8} {'MB/session':>10} {'MB/world':>9}")
+    for batch in (1, 4, 16):
+        fps, per_session, per_world = bench(gen, world, batch, args.steps)
+        achieved = fps * flops["total"] / 1e9
+        print(f"{batch:>5} {fps:>9.1f} {1000 * batch / fps:>8.2f} {achieved:>8.1f} {achieved / peak:>8.1%} "
+              f"{per_session / 2**20:>10.2f} {per_world / 2**20:>9.2f}")
+    peak2 = matmul_gflops()
+    print(f"matmul again after the run: {peak2:.0f} GFLOP/s (machine load check)")
+
+
+if __name__ == "__main__":
+    main()

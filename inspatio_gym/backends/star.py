@@ -1,0 +1,130 @@
+"""The STAR backend: the world model generates what the camera sees.
+
+Per step the time-aligned reference frame is warped into the camera (render + coverage
+mask: the explicit spatial constraint) and the generator turns it, with its cache of
+reference and recent frames, into the observation. Without a trained checkpoint the model
+runs randomly initialised, for tests and benchmarks only, with a loud warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..geometry.camera import invert_pose, plucker_rays, scale_intrinsics
+from ..model.checkpoint import load_checkpoint
+from ..model.config import CONFIGS, GeneratorConfig
+from ..model.generator import StarGenerator
+from ..world.reference import ReferenceWorld
+from .base import Backend, View
+from .warp import WarpBackend
+
+__all__ = ["StarBackend", "UntrainedModelWarning", "DEFAULT_CHECKPOINT", "resolve_device"]
+
+#: The checkpoint shipped with the package, used when none is given (once one is trained).
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "star_cpu.safetensors"
+
+
+class UntrainedModelWarning(UserWarning):
+    """The generator has random weights: its images are noise, not a world."""
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} requested but CUDA is not available")
+    return dev
+
+
+class StarBackend(Backend):
+    """Generator-backed observations.
+
+    checkpoint: a .safetensors path (default: the shipped checkpoint if present);
+    config: a GeneratorConfig or a name in CONFIGS, used only without a checkpoint;
+    device: "cpu", "cuda" or "auto"; threads: torch intra-op threads (None leaves it);
+    compile: torch.compile the transformer; seed_weights: seed of the random init.
+    """
+
+    name = "star"
+
+    def __init__(self, checkpoint: str | Path | None = None, config: GeneratorConfig | str = "cpu",
+                 device: str = "auto", threads: int | None = None, compile: bool = False,
+                 seed_weights: int = 0) -> None:
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ValueError(f"threads must be a positive integer, got {threads!r}")
+            torch.set_num_threads(threads)
+        self.device = resolve_device(device)
+        if checkpoint is None and DEFAULT_CHECKPOINT.is_file():
+            checkpoint = DEFAULT_CHECKPOINT
+        if checkpoint is not None:
+            cfg, state, meta = load_checkpoint(checkpoint)
+            self.generator = StarGenerator(cfg)
+            self.generator.load_state_dict(state)
+            self.checkpoint: Path | None = Path(checkpoint)
+            self.trained = True
+        else:
+            if isinstance(config, str):
+                if config not in CONFIGS:
+                    raise ValueError(f"unknown generator config {config!r}; known: {sorted(CONFIGS)}")
+                config = CONFIGS[config]
+            torch.manual_seed(seed_weights)
+            self.generator = StarGenerator(config)
+            self.checkpoint = None
+            self.trained = False
+            warnings.warn(
+                "backend='star' is running a RANDOMLY INITIALISED generator (no trained checkpoint found): "
+                "observations are not a world model's output. Pass checkpoint=... for a trained model.",
+                UntrainedModelWarning,
+                stacklevel=2,
+            )
+        self.generator.eval().to(self.device)
+        if compile:
+            self.generator.dit = torch.compile(self.generator.dit)  # type: ignore[assignment]
+        self.cfg = self.generator.cfg
+        self.warp = WarpBackend(neighbours=0, inpaint_rgb=False)
+        self.worlds: dict[int, object] = {}
+        self.sessions = None
+
+    def allocate(self, lanes: int) -> None:
+        self.sessions = self.generator.new_sessions(lanes)
+
+    def bind(self, world: ReferenceWorld) -> None:
+        if (world.height, world.width) != (self.cfg.height, self.cfg.width):
+            raise ValueError(
+                f"the generator makes {self.cfg.width}x{self.cfg.height} frames but world {world.name!r} is "
+                f"{world.width}x{world.height}; use width={self.cfg.width}, height={self.cfg.height}"
+            )
+        if id(world) not in self.worlds:
+            self.worlds[id(world)] = self.generator.encode_reference(torch.from_numpy(world.frames))
+        self.warp.bind(world)
+
+    def reset(self, world: ReferenceWorld, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray) -> None:
+        self.bind(world)
+        assert self.sessions is not None, "allocate() must come first"
+        self.generator.reset_sessions(self.worlds[id(world)], self.sessions, torch.from_numpy(lanes),
+                                      torch.from_numpy(start_frames), torch.from_numpy(seeds.astype(np.int64)))
+
+    def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
+        self.bind(world)
+        assert self.sessions is not None
+        w = self.warp.observe(world, lanes, c2w, frames)
+        dev = self.device
+        render = torch.from_numpy(w.render).to(dev).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        mask = torch.from_numpy(w.mask).to(dev)[:, None].float()
+        render = torch.where(mask > 0, render, torch.full_like(render, -1.0))
+        plucker = None
+        if self.cfg.dit.plucker:
+            h, wd = self.cfg.latent_hw
+            rel = invert_pose(world.c2w[frames]) @ c2w  # target relative to the reference camera
+            K = torch.from_numpy(scale_intrinsics(world.K, wd / world.width, h / world.height))
+            plucker = plucker_rays(torch.from_numpy(rel), K, h, wd).permute(0, 3, 1, 2).to(dev)
+        out = self.generator.step(self.worlds[id(world)], self.sessions, torch.from_numpy(lanes),
+                                  torch.from_numpy(frames), render, mask, plucker)
+        rgb = ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        return View(rgb=rgb, depth=w.depth, mask=w.mask, render=w.render)

@@ -1,0 +1,128 @@
+"""Safetensors checkpoints of the generator: weights plus the config and a format version.
+
+Loading never unpickles anything. It checks, in order: the file exists; it is a complete
+safetensors file; the metadata carries our format version and a config; the config builds
+a model; every expected tensor is present with the expected shape and nothing else is.
+Saving writes to a temporary file and renames it, so a crash never leaves a half file
+under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .config import GeneratorConfig
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_metadata"]
+
+FORMAT = "inspatio_gym.star"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used, with the reason and the file named."""
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, config: GeneratorConfig,
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write model.state_dict() with metadata {format, format_version, config, extra...}."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": config.to_json()}
+    for k, v in (extra or {}).items():
+        meta[k] = v if isinstance(v, str) else json.dumps(v)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The checkpoint's metadata, after checking the file is a complete safetensors file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {str(path)!r}")
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{str(path)!r} is not a safetensors checkpoint (only {size} bytes)")
+        n = int.from_bytes(head, "little")
+        if n <= 0 or 8 + n > size:
+            raise CheckpointError(f"{str(path)!r} is not a safetensors checkpoint or is truncated "
+                                  f"(header of {n} bytes in a file of {size})")
+        try:
+            header = json.loads(f.read(n))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise CheckpointError(f"{str(path)!r} is not a safetensors checkpoint (unreadable header)") from None
+    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if 8 + n + end > size:
+        raise CheckpointError(f"checkpoint {str(path)!r} is truncated: {size} bytes, tensors need {8 + n + end}")
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{str(path)!r} is a safetensors file but not an inspatio_gym generator "
+                              f"checkpoint (format {meta.get('format')!r}, expected {FORMAT!r})")
+    if meta.get("format_version") != str(FORMAT_VERSION):
+        raise CheckpointError(f"checkpoint {str(path)!r} has format version {meta.get('format_version')!r}; "
+                              f"this inspatio_gym reads version {FORMAT_VERSION}")
+    return meta
+
+
+def load_checkpoint(path: str | Path, expect: GeneratorConfig | None = None
+                    ) -> tuple[GeneratorConfig, dict[str, torch.Tensor], dict[str, str]]:
+    """(config, state_dict, metadata) of a checkpoint, validated against a model built from it.
+
+    With `expect`, the checkpoint's config must equal it.
+    """
+    from .generator import StarGenerator
+
+    meta = read_metadata(path)
+    if "config" not in meta:
+        raise CheckpointError(f"checkpoint {str(path)!r} has no model config in its metadata")
+    try:
+        cfg = GeneratorConfig.from_json(meta["config"])
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} has an invalid config: {e}") from None
+    if expect is not None and cfg != expect:
+        raise CheckpointError(f"checkpoint {str(path)!r} was saved with config {cfg}, expected {expect}")
+    reference = StarGenerator(cfg).state_dict()
+    state: dict[str, torch.Tensor] = {}
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            keys = set(f.keys())
+            missing = sorted(set(reference) - keys)
+            unexpected = sorted(keys - set(reference))
+            if missing or unexpected:
+                raise CheckpointError(f"checkpoint {str(path)!r} does not match its config: missing tensors "
+                                      f"{missing[:5]}{'...' if len(missing) > 5 else ''}, unexpected "
+                                      f"{unexpected[:5]}{'...' if len(unexpected) > 5 else ''}")
+            for k in sorted(keys):
+                t = f.get_tensor(k)
+                if t.shape != reference[k].shape or t.dtype != reference[k].dtype:
+                    raise CheckpointError(f"checkpoint {str(path)!r}: tensor {k!r} is {tuple(t.shape)} "
+                                          f"{t.dtype}, the config expects {tuple(reference[k].shape)} "
+                                          f"{reference[k].dtype}")
+                if not torch.isfinite(t).all():
+                    raise CheckpointError(f"checkpoint {str(path)!r}: tensor {k!r} has non-finite values")
+                state[k] = t
+    except SafetensorError as e:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {e}") from None
+    return cfg, state, meta

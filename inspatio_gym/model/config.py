@@ -1,0 +1,135 @@
+"""Model configurations: plain dataclasses that round-trip through JSON (checkpoint metadata).
+
+One config describes the whole STAR generator: the tiny VAE, the causal DiT, the cache
+layout and the sampler. Scaling up to a GPU is a matter of a bigger config, not new code.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+__all__ = ["VAEConfig", "DiTConfig", "SamplerConfig", "GeneratorConfig", "CONFIGS"]
+
+
+def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
+    names = {f.name for f in fields(cls)}
+    bad = sorted(set(d) - names)
+    if bad:
+        raise ValueError(f"unknown {where} config key(s) {bad}; known: {sorted(names)}")
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Tiny VAE: conv encoder/decoder with causal one-frame memory blocks (TAEHV-like)."""
+
+    latent_channels: int = 16
+    spatial_compression: int = 4  # 4 or 8: number of stride-2 stages is log2 of it
+    temporal_compression: int = 1  # 1 (one env step = one frame) or 4 (the original block layout)
+    channels: tuple[int, ...] = (24, 48)  # width after each stride-2 stage (len = log2(spatial))
+    blocks_per_stage: int = 1  # memory blocks after each downsampling / before each upsampling
+
+    def __post_init__(self) -> None:
+        if self.spatial_compression not in (4, 8):
+            raise ValueError(f"spatial_compression must be 4 or 8, got {self.spatial_compression}")
+        if self.temporal_compression not in (1, 4):
+            raise ValueError(f"temporal_compression must be 1 or 4, got {self.temporal_compression}")
+        stages = {4: 2, 8: 3}[self.spatial_compression]
+        if len(self.channels) != stages:
+            raise ValueError(f"channels needs {stages} entries for {self.spatial_compression}x, got {self.channels}")
+
+
+@dataclass(frozen=True)
+class DiTConfig:
+    """Block-causal diffusion transformer (Wan-style blocks) over latent patches."""
+
+    width: int = 128
+    depth: int = 4
+    heads: int = 2
+    mlp_ratio: float = 4.0
+    patch: int = 2  # spatial patch on the latent grid (temporal patch is 1)
+    plucker: bool = False  # camera conditioning by Plücker rays of the target
+    rope_theta: float = 10000.0
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads:
+            raise ValueError(f"width {self.width} must be divisible by heads {self.heads}")
+        if (self.width // self.heads) % 8:
+            raise ValueError(f"head dim {self.width // self.heads} must be a multiple of 8 (3D RoPE)")
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Few-step flow matching: x_t = (1 - s) x0 + s eps, v = eps - x0, shifted sigmas."""
+
+    steps: int = 2
+    shift: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.steps <= 4:
+            raise ValueError(f"sampler steps must be 1..4, got {self.steps}")
+
+    def sigmas(self) -> list[float]:
+        """Shifted noise levels; steps=4 gives the original's [1, .9375, .8333, .625]."""
+        raw = [1.0 - i / self.steps for i in range(self.steps)]
+        return [self.shift * s / (1 + (self.shift - 1) * s) for s in raw]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """The STAR generator: image size, VAE, DiT, cache layout and sampler."""
+
+    height: int = 64
+    width: int = 64
+    vae: VAEConfig = field(default_factory=VAEConfig)
+    dit: DiTConfig = field(default_factory=DiTConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    ref_window: int = 1  # reference frames t-w..t+w are attended to
+    history: int = 2  # generated frames kept in the cache
+
+    def __post_init__(self) -> None:
+        s = self.vae.spatial_compression * self.dit.patch
+        if self.height % s or self.width % s:
+            raise ValueError(f"image {self.width}x{self.height} must be divisible by {s} (VAE x patch)")
+        if self.ref_window < 0 or self.history < 0:
+            raise ValueError(f"ref_window and history must be >= 0, got {self.ref_window}, {self.history}")
+
+    @property
+    def latent_hw(self) -> tuple[int, int]:
+        return self.height // self.vae.spatial_compression, self.width // self.vae.spatial_compression
+
+    @property
+    def tokens_per_frame(self) -> int:
+        h, w = self.latent_hw
+        return (h // self.dit.patch) * (w // self.dit.patch)
+
+    @property
+    def slots(self) -> int:
+        """Fixed temporal RoPE slots: reference window, history, current."""
+        return 2 * self.ref_window + 1 + self.history + 1
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "GeneratorConfig":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"model config is not valid JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise ValueError(f"model config must be a JSON object, got {type(d).__name__}")
+        sub = {"vae": VAEConfig, "dit": DiTConfig, "sampler": SamplerConfig}
+        kw = {k: (_from_dict(sub[k], v, k) if k in sub else v) for k, v in d.items()}
+        return _from_dict(cls, kw, "generator")
+
+
+#: Named configurations: "tiny" for tests, "cpu" the real-time default on 2 cores.
+CONFIGS: dict[str, GeneratorConfig] = {
+    "tiny": GeneratorConfig(
+        height=32, width=32, vae=VAEConfig(channels=(8, 16)), dit=DiTConfig(width=32, depth=2, heads=2),
+    ),
+    "cpu": GeneratorConfig(),
+}

@@ -1,0 +1,222 @@
+"""The STAR generator facade: reference video in, one new frame per session per step out.
+
+    gen = StarGenerator(config)
+    world = gen.encode_reference(frames)            # once per world, shared by all sessions
+    sessions = gen.new_sessions(n)                   # per-lane history, VAE streams, noise
+    gen.reset_sessions(world, sessions, lanes, start_frames, seeds)
+    rgb = gen.step(world, sessions, lanes, frames, render, mask)   # batched over lanes
+
+Per step and lane: the render (the explicit spatial constraint) is encoded by the VAE's
+streaming encoder; the DiT denoises a fresh latent in a few flow steps attending to the
+reference window and the history; one pass at sigma = 0 writes the new frame's K/V into the
+history; the VAE's streaming decoder turns the latent into the observation.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .cache import SessionCache, WorldCache
+from .config import GeneratorConfig
+from .dit import CausalDiT, dit_flops_per_pass
+from .sampler import SessionNoise, sample_flow
+from .vae import TinyVAE, flops_per_frame
+
+__all__ = ["StarGenerator", "Sessions", "generator_flops_per_frame"]
+
+
+class _Streams:
+    """Per-lane streaming state of a VAE coder: a list of tensors with lanes in dim 0."""
+
+    def __init__(self, lanes: int) -> None:
+        self.lanes = lanes
+        self.state: list[torch.Tensor] | None = None
+
+    def take(self, lanes: torch.Tensor) -> list[torch.Tensor] | None:
+        return None if self.state is None else [s[lanes] for s in self.state]
+
+    def put(self, lanes: torch.Tensor, new: list[torch.Tensor]) -> None:
+        if self.state is None:
+            self.state = [s.new_zeros((self.lanes, *s.shape[1:])).contiguous(memory_format=torch.channels_last)
+                          for s in new]
+        for full, part in zip(self.state, new):
+            full[lanes] = part
+
+    def reset(self, lanes: torch.Tensor) -> None:
+        if self.state is not None:
+            for s in self.state:
+                s[lanes] = 0
+
+
+class Sessions:
+    """Everything per lane: history cache, VAE stream states, noise generators."""
+
+    def __init__(self, cfg: GeneratorConfig, lanes: int, device: torch.device | str = "cpu") -> None:
+        self.lanes = lanes
+        self.history = SessionCache(cfg, lanes, device)
+        self.enc = _Streams(lanes)
+        self.dec = _Streams(lanes)
+        self.noise = SessionNoise(lanes)
+
+    def nbytes_per_lane(self) -> int:
+        n = self.history.nbytes_per_lane()
+        for st in (self.enc.state, self.dec.state):
+            if st is not None:
+                n += sum(s[0].numel() * s.element_size() for s in st)
+        return n
+
+
+class StarGenerator(nn.Module):
+    """Tiny VAE + causal DiT + cache + few-step sampler."""
+
+    def __init__(self, cfg: GeneratorConfig) -> None:
+        super().__init__()
+        if cfg.vae.temporal_compression != 1:
+            raise ValueError("the step-by-step generator needs temporal_compression=1 (one step = one frame)")
+        self.cfg = cfg
+        self.vae = TinyVAE(cfg.vae).to(memory_format=torch.channels_last)  # ~2x faster CPU convs
+        self.dit = CausalDiT(cfg)
+        w, H = cfg.ref_window, cfg.history
+        self.ref_slots = list(range(2 * w + 1))
+        self.hist_slots = [2 * w + 1 + H - a for a in range(1, H + 1)]  # slot of age a = 1..H
+        self.current_slot = cfg.slots - 1
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    # -- reference --------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_reference(self, frames: torch.Tensor, capacity: int = 32, chunk: int = 32) -> WorldCache:
+        """VAE latents of all reference frames (uint8 [T, H, W, 3]); K/V come lazily."""
+        T = frames.shape[0]
+        lat = []
+        for i in range(0, T, chunk):
+            x = _to_unit(frames[i : i + chunk]).to(self.device)
+            # each reference frame is encoded on its own (no memory across frames): the
+            # reference is a set of views, and lazily encoded windows must not depend on order
+            lat.append(self.vae.encode(x.unsqueeze(1))[:, 0].contiguous())
+        return WorldCache(self.cfg, torch.cat(lat), capacity)
+
+    @torch.no_grad()
+    def _ensure_reference(self, world: WorldCache, frames: torch.Tensor) -> None:
+        """Context passes (sigma = 0, within-frame attention) for window frames not cached."""
+        missing = world.missing(frames)
+        for i in range(0, len(missing), 16):
+            fs = missing[i : i + 16]
+            z = world.latents[fs]
+            _, kv = self.dit(self.dit.frame_input(z), torch.zeros(len(fs), device=z.device), 0, None)
+            for j, f in enumerate(fs):
+                k = torch.stack([torch.stack([self.dit.rope.apply(k_raw[j], s) for s in self.ref_slots])
+                                 for k_raw, _ in kv])
+                v = torch.stack([v[j] for _, v in kv])
+                world.put(f, k, v)
+
+    # -- sessions ---------------------------------------------------------------------------
+    def new_sessions(self, lanes: int) -> Sessions:
+        return Sessions(self.cfg, lanes, self.device)
+
+    def _rotate_history(self, kv: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer: K rotated to each history slot [B, ages, H, N, dh], V [B, H, N, dh]."""
+        return [(torch.stack([self.dit.rope.apply(k, s) for s in self.hist_slots], dim=1), v) for k, v in kv]
+
+    @torch.no_grad()
+    def reset_sessions(self, world: WorldCache, sessions: Sessions, lanes: torch.Tensor,
+                       start_frames: torch.Tensor, seeds: torch.Tensor) -> None:
+        """New episodes: history holds the start reference frame, fresh VAE streams and noise."""
+        sessions.noise.seed(lanes, seeds)
+        sessions.enc.reset(lanes)
+        sessions.dec.reset(lanes)
+        z = world.latents[start_frames]
+        _, kv = self.dit(self.dit.frame_input(z), torch.zeros(len(lanes), device=z.device), 0, None)
+        sessions.history.fill(lanes, self._rotate_history(kv))
+        # warm the decoder's one-frame memory with the start frame, as if it had just been shown
+        _, st = self.vae.decode_step(_cl(z), sessions.dec.take(lanes))
+        sessions.dec.put(lanes, st)
+
+    def _context(self, world: WorldCache, sessions: Sessions, lanes: torch.Tensor, frames: torch.Tensor
+                 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer (K, V) buffers [B, H, L + N, dh]: reference window, history, and N spare
+        rows that each pass fills with the current frame's own keys and values."""
+        rows = world.lookup(frames)
+        ctx = []
+        for layer in range(self.cfg.dit.depth):
+            rk, rv = world.gather(rows, layer)
+            tail = rk.new_empty(*rk.shape[:2], self.cfg.tokens_per_frame, rk.shape[3])
+            if self.cfg.history:
+                hk, hv = sessions.history.gather(lanes, layer)
+                ctx.append((torch.cat([rk, hk, tail], 2), torch.cat([rv, hv, tail], 2)))
+            else:
+                ctx.append((torch.cat([rk, tail], 2), torch.cat([rv, tail], 2)))
+        return ctx
+
+    @torch.no_grad()
+    def step(
+        self,
+        world: WorldCache,
+        sessions: Sessions,
+        lanes: torch.Tensor,
+        frames: torch.Tensor,
+        render: torch.Tensor,
+        mask: torch.Tensor,
+        plucker: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Next frame [B, 3, H, W] in [-1, 1] for each lane.
+
+        render [B, 3, H, W] in [-1, 1] (holes -1), mask [B, 1, H, W] in {0, 1} (coverage),
+        frames [B] reference frame index (time), plucker [B, 6, h, w] if camera-conditioned.
+        """
+        cfg = self.cfg
+        B = len(lanes)
+        if render.shape != (B, 3, cfg.height, cfg.width) or mask.shape != (B, 1, cfg.height, cfg.width):
+            raise ValueError(f"render/mask must be [{B},3|1,{cfg.height},{cfg.width}], "
+                             f"got {tuple(render.shape)} and {tuple(mask.shape)}")
+        if cfg.dit.plucker and plucker is None:
+            raise ValueError("this generator is camera-conditioned: pass plucker rays [B, 6, h, w]")
+        self._ensure_reference(world, frames)
+        z_render, st = self.vae.encode_step(_cl(render), sessions.enc.take(lanes))
+        z_render = z_render.contiguous()
+        sessions.enc.put(lanes, st)
+        m = F.adaptive_avg_pool2d(mask.to(render.dtype), cfg.latent_hw)
+        ctx = self._context(world, sessions, lanes, frames)
+        slot = self.current_slot
+
+        def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            return self.dit(self.dit.frame_input(x, m, z_render), sigma, slot, ctx, plucker, ctx_tail=True)[0]
+
+        shape = (cfg.vae.latent_channels, *cfg.latent_hw)
+        x0 = sample_flow(velocity, lambda: sessions.noise.draw(lanes, shape).to(render.device), cfg.sampler)
+        # the write pass: the clean frame at sigma = 0 gives the K/V the next steps attend to
+        _, kv = self.dit(self.dit.frame_input(x0), torch.zeros(B, device=x0.device), slot, ctx, plucker,
+                         ctx_tail=True)
+        sessions.history.write(lanes, self._rotate_history(kv))
+        self.last_latent = x0  # the generated latent, for evaluation and tests
+        rgb, st = self.vae.decode_step(_cl(x0), sessions.dec.take(lanes))
+        sessions.dec.put(lanes, st)
+        return rgb.clamp(-1, 1).contiguous()
+
+
+def _cl(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)
+
+
+def _to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
+    return frames.to(torch.float32).div(127.5).sub(1.0).movedim(-1, -3)
+
+
+def generator_flops_per_frame(cfg: GeneratorConfig) -> dict[str, int]:
+    """FLOPs of one env step of one session, counted from the config."""
+    ctx = 2 * cfg.ref_window + 1 + cfg.history
+    vae = flops_per_frame(cfg.vae, cfg.height, cfg.width)
+    dit = dit_flops_per_pass(cfg, ctx)
+    out = {
+        "vae_encode": vae["encode"],
+        "denoise": cfg.sampler.steps * dit,
+        "cache_write": dit,
+        "vae_decode": vae["decode"],
+    }
+    out["total"] = sum(out.values())
+    return out
