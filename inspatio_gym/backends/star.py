@@ -9,6 +9,7 @@ runs randomly initialised, for tests and benchmarks only, with a loud warning.
 from __future__ import annotations
 
 import warnings
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,34 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+class _Shared:
+    """A generator and the reference caches of the worlds it has seen (dropped with the world)."""
+
+    def __init__(self, generator: StarGenerator) -> None:
+        self.generator = generator
+        self.worlds: "weakref.WeakKeyDictionary[ReferenceWorld, object]" = weakref.WeakKeyDictionary()
+
+
+#: Generators by (checkpoint or config, device, compile): envs on one model share its weights
+#: and every world's reference cache, so N envs on one video encode it once.
+_SHARED: dict[tuple, _Shared] = {}
+
+
+def _build(checkpoint: str | Path | None, config: GeneratorConfig, seed_weights: int, device: torch.device,
+           compile: bool) -> StarGenerator:
+    if checkpoint is not None:
+        cfg, state, _ = load_checkpoint(checkpoint)
+        gen = StarGenerator(cfg)
+        gen.load_state_dict(state)
+    else:
+        torch.manual_seed(seed_weights)
+        gen = StarGenerator(config)
+    gen.eval().to(device)
+    if compile:
+        gen.dit = torch.compile(gen.dit)  # type: ignore[assignment]
+    return gen
+
+
 class StarBackend(Backend):
     """Generator-backed observations.
 
@@ -63,32 +92,31 @@ class StarBackend(Backend):
         if checkpoint is None and DEFAULT_CHECKPOINT.is_file():
             checkpoint = DEFAULT_CHECKPOINT
         if checkpoint is not None:
-            cfg, state, meta = load_checkpoint(checkpoint)
-            self.generator = StarGenerator(cfg)
-            self.generator.load_state_dict(state)
-            self.checkpoint: Path | None = Path(checkpoint)
-            self.trained = True
+            p = Path(checkpoint).resolve()
+            st = p.stat() if p.is_file() else None
+            key: tuple = ("ckpt", str(p), st.st_mtime_ns if st else 0, str(self.device), compile)
         else:
             if isinstance(config, str):
                 if config not in CONFIGS:
                     raise ValueError(f"unknown generator config {config!r}; known: {sorted(CONFIGS)}")
                 config = CONFIGS[config]
-            torch.manual_seed(seed_weights)
-            self.generator = StarGenerator(config)
-            self.checkpoint = None
-            self.trained = False
+            key = ("random", config.to_json(), seed_weights, str(self.device), compile)
+        if key not in _SHARED:
+            _SHARED[key] = _Shared(_build(checkpoint, config, seed_weights, self.device, compile))
+        shared = _SHARED[key]
+        self.generator = shared.generator
+        self.worlds = shared.worlds  # reference caches shared by every env on this generator
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.trained = checkpoint is not None
+        if not self.trained:
             warnings.warn(
                 "backend='star' is running a RANDOMLY INITIALISED generator (no trained checkpoint found): "
                 "observations are not a world model's output. Pass checkpoint=... for a trained model.",
                 UntrainedModelWarning,
                 stacklevel=2,
             )
-        self.generator.eval().to(self.device)
-        if compile:
-            self.generator.dit = torch.compile(self.generator.dit)  # type: ignore[assignment]
         self.cfg = self.generator.cfg
         self.warp = WarpBackend(neighbours=0, inpaint_rgb=False)
-        self.worlds: dict[int, object] = {}
         self.sessions = None
 
     def allocate(self, lanes: int) -> None:
@@ -100,14 +128,14 @@ class StarBackend(Backend):
                 f"the generator makes {self.cfg.width}x{self.cfg.height} frames but world {world.name!r} is "
                 f"{world.width}x{world.height}; use width={self.cfg.width}, height={self.cfg.height}"
             )
-        if id(world) not in self.worlds:
-            self.worlds[id(world)] = self.generator.encode_reference(torch.from_numpy(world.frames))
+        if world not in self.worlds:
+            self.worlds[world] = self.generator.encode_reference(torch.from_numpy(world.frames))
         self.warp.bind(world)
 
     def reset(self, world: ReferenceWorld, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray) -> None:
         self.bind(world)
         assert self.sessions is not None, "allocate() must come first"
-        self.generator.reset_sessions(self.worlds[id(world)], self.sessions, torch.from_numpy(lanes),
+        self.generator.reset_sessions(self.worlds[world], self.sessions, torch.from_numpy(lanes),
                                       torch.from_numpy(start_frames), torch.from_numpy(seeds.astype(np.int64)))
 
     def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
@@ -124,7 +152,7 @@ class StarBackend(Backend):
             rel = invert_pose(world.c2w[frames]) @ c2w  # target relative to the reference camera
             K = torch.from_numpy(scale_intrinsics(world.K, wd / world.width, h / world.height))
             plucker = plucker_rays(torch.from_numpy(rel), K, h, wd).permute(0, 3, 1, 2).to(dev)
-        out = self.generator.step(self.worlds[id(world)], self.sessions, torch.from_numpy(lanes),
+        out = self.generator.step(self.worlds[world], self.sessions, torch.from_numpy(lanes),
                                   torch.from_numpy(frames), render, mask, plucker)
         rgb = ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return View(rgb=rgb, depth=w.depth, mask=w.mask, render=w.render)

@@ -5,6 +5,8 @@ Fast and deterministic, no network: the baseline the generator must beat.
 
 from __future__ import annotations
 
+import weakref
+
 import cv2
 import numpy as np
 import torch
@@ -38,11 +40,11 @@ class WarpBackend(Backend):
         self.alpha = alpha
         self.inpaint_radius = inpaint_radius
         self.inpaint_rgb = inpaint_rgb
-        self._tensors: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._tensors: "weakref.WeakKeyDictionary[ReferenceWorld, tuple]" = weakref.WeakKeyDictionary()
 
     def bind(self, world: ReferenceWorld) -> None:
-        if id(world) not in self._tensors:
-            self._tensors[id(world)] = (
+        if world not in self._tensors:
+            self._tensors[world] = (
                 torch.from_numpy(world.frames),
                 torch.from_numpy(world.depth),
                 torch.from_numpy(world.c2w),
@@ -51,7 +53,7 @@ class WarpBackend(Backend):
 
     def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
         self.bind(world)
-        rgb_t, depth_t, c2w_t, K = self._tensors[id(world)]
+        rgb_t, depth_t, c2w_t, K = self._tensors[world]
         idx = np.clip(frames[:, None] + self.offsets[None, :], 0, world.num_frames - 1)
         idx_t = torch.from_numpy(idx)
         res = forward_warp(
