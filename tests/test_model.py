@@ -79,6 +79,7 @@ def test_config_json_roundtrip_and_sigmas():
     "cfg",
     [
         TINY,
+        CONFIGS["cpu"],
         dataclasses.replace(TINY, dit=DiTConfig(width=32, depth=1, heads=2, plucker=True)),
         GeneratorConfig(height=32, width=64, vae=VAEConfig(spatial_compression=8, channels=(8, 8, 16)),
                         dit=DiTConfig(width=32, depth=1, heads=2, patch=1), history=1, ref_window=0,
@@ -96,9 +97,105 @@ def test_shapes_for_configs(cfg):
     render, mask = _inputs(2, cfg, 0)
     pl = torch.randn(2, 6, h, w) if cfg.dit.plucker else None
     out = gen.step(world, sess, lanes, torch.tensor([1, 3]), render, mask, pl)
-    assert out.shape == (2, 3, cfg.height, cfg.width) and out.abs().max() <= 1.0
+    assert out.shape == (2, 3, cfg.height, cfg.width) and torch.isfinite(out).all()
     with pytest.raises(ValueError, match="render/mask"):
         gen.step(world, sess, lanes, torch.tensor([1, 3]), render[:, :, :8], mask, pl)
+
+
+def test_slot_layout():
+    for cfg in (TINY, dataclasses.replace(TINY, history=3, ref_window=2)):
+        gen = StarGenerator(cfg)
+        w, H = cfg.ref_window, cfg.history
+        assert gen.ref_slots == list(range(2 * w + 1))
+        for a in range(1, H + 1):  # a frame of age a sits a slots before the current frame
+            assert gen.current_slot - gen.hist_slots[a - 1] == a
+        assert max(gen.ref_slots) < min(gen.hist_slots) and gen.current_slot == cfg.slots - 1
+
+
+def test_sampler_math_with_an_exact_velocity():
+    from inspatio_gym.model.sampler import sample_flow
+
+    x0 = torch.randn(3, 4, 5, 5)
+    draws = []
+
+    def noise():
+        draws.append(torch.randn_like(x0))
+        return draws[-1]
+
+    seen = []
+
+    def velocity(x, sigma):  # the exact v = eps - x0 for x = (1 - s) x0 + s eps
+        seen.append((x.clone(), float(sigma[0])))
+        return (x - x0) / sigma[:, None, None, None]
+
+    cfg = SamplerConfig(steps=4)
+    out = sample_flow(velocity, noise, cfg)
+    assert torch.allclose(out, x0, atol=1e-5)
+    assert len(draws) == 4  # the first noise and a fresh draw before each later step
+    assert [s for _, s in seen] == pytest.approx([1.0, 0.9375, 0.8333333, 0.625])
+    for (x, s), eps in zip(seen[1:], draws[1:]):  # re-noised to the next level with fresh noise
+        assert torch.allclose(x, (1 - s) * x0 + s * eps, atol=1e-5)
+    custom = SamplerConfig(step_list=(1.0, 0.5))
+    assert custom.steps == 2 and custom.sigmas() == [1.0, 0.5]
+    with pytest.raises(ValueError, match="step_list"):
+        SamplerConfig(step_list=(0.5, 0.9))
+
+
+def test_only_reference_frames_in_the_window_matter():
+    gen = _gen()
+    cfg = gen.cfg
+    frames = _frames(12, cfg.height, cfg.width)
+
+    def run(fr):
+        world = gen.encode_reference(fr)
+        sess = gen.new_sessions(1)
+        gen.reset_sessions(world, sess, torch.tensor([0]), torch.tensor([5]), torch.tensor([1]))
+        render, mask = _inputs(1, cfg, 0)
+        return gen.step(world, sess, torch.tensor([0]), torch.tensor([5]), render, mask)
+
+    base = run(frames)
+    far = frames.clone()
+    far[9] = 255 - far[9]  # outside the window 4..6 (and not the start frame)
+    near = frames.clone()
+    near[6] = 255 - near[6]  # inside it
+    assert torch.equal(run(far), base)
+    assert not torch.allclose(run(near), base, atol=1e-4)
+
+
+def test_lanes_at_different_times_share_the_reference_cache_without_eviction_errors():
+    gen = _gen()
+    world = gen.encode_reference(_frames(64, 32, 32))
+    B = 16
+    sess = gen.new_sessions(B)
+    lanes = torch.arange(B)
+    frames = torch.arange(B) * 4  # 47 distinct window frames: more than the store has rows
+    gen.reset_sessions(world, sess, lanes, frames, torch.arange(B))
+    render, mask = _inputs(B, gen.cfg, 0)
+    out = gen.step(world, sess, lanes, frames, render, mask)
+    need = len(set(world.window(frames).flatten().tolist()))
+    assert need > 32 and world.capacity >= need and out.shape[0] == B
+    # a lane that walked far ahead, then lanes far apart: the LRU must not evict a needed frame
+    w2 = gen.encode_reference(_frames(40, 32, 32))
+    w2.capacity = 12
+    s2 = gen.new_sessions(2)
+    gen.reset_sessions(w2, s2, torch.arange(2), torch.tensor([1, 1]), torch.tensor([0, 1]))
+    r2, m2 = _inputs(2, gen.cfg, 1)
+    for f in range(1, 31):
+        gen.step(w2, s2, torch.tensor([0]), torch.tensor([f]), r2[:1], m2[:1])
+    gen.step(w2, s2, torch.arange(2), torch.tensor([21, 38]), r2, m2)  # 20-22 are least recently used
+    # and the result for a lane does not depend on lane order or on the other lanes' times
+    g3 = _gen()
+    w3 = g3.encode_reference(_frames(20, 32, 32))
+    s3 = g3.new_sessions(3)
+    g3.reset_sessions(w3, s3, torch.tensor([2, 0, 1]), torch.tensor([3, 9, 15]), torch.tensor([7, 8, 9]))
+    r3, m3 = _inputs(3, g3.cfg, 2)
+    both = g3.step(w3, s3, torch.tensor([2, 0, 1]), torch.tensor([3, 9, 15]), r3, m3)
+    g4 = _gen()
+    w4 = g4.encode_reference(_frames(20, 32, 32))
+    s4 = g4.new_sessions(1)
+    g4.reset_sessions(w4, s4, torch.tensor([0]), torch.tensor([9]), torch.tensor([8]))
+    alone = g4.step(w4, s4, torch.tensor([0]), torch.tensor([9]), r3[1:2], m3[1:2])
+    assert torch.allclose(both[1:2], alone, atol=1e-5)
 
 
 def test_causality_a_later_input_never_changes_an_earlier_output():
@@ -226,6 +323,32 @@ def test_checkpoint_roundtrip_and_errors(tmp_path):
               metadata={"format": "inspatio_gym.star", "format_version": "1", "config": gen.cfg.to_json()})
     with pytest.raises(CheckpointError, match="non-finite"):
         load_checkpoint(tmp_path / "nan.safetensors")
+    good_meta = {"format": "inspatio_gym.star", "format_version": "1", "config": gen.cfg.to_json()}
+    sd = {k: v.contiguous() for k, v in gen.state_dict().items()}
+    cases = {
+        "dtype": ({**sd, "vae.latent_mean": sd["vae.latent_mean"].double()}, good_meta, "float64"),
+        "missing": ({k: v for k, v in sd.items() if k != "vae.latent_std"}, good_meta, "missing tensors"),
+        "extra": ({**sd, "bogus": torch.zeros(1)}, good_meta, "unexpected"),
+        "version": (sd, {**good_meta, "format_version": "9"}, "format version '9'"),
+        "noconfig": (sd, {k: v for k, v in good_meta.items() if k != "config"}, "no model config"),
+        "badjson": (sd, {**good_meta, "config": "{not json"}, "invalid config"),
+        "badtype": (sd, {**good_meta, "config": json.dumps({"vae": []})}, "invalid config"),
+        "floatsize": (sd, {**good_meta, "config": json.dumps({"height": 32.0, "width": 32})}, "invalid config"),
+    }
+    for name, (tensors, meta, msg) in cases.items():
+        f = tmp_path / f"{name}.safetensors"
+        save_file(tensors, str(f), metadata=meta)
+        with pytest.raises(CheckpointError, match=msg):
+            load_checkpoint(f)
+    hdr = json.dumps([1, 2]).encode()
+    (tmp_path / "list.safetensors").write_bytes(len(hdr).to_bytes(8, "little") + hdr)
+    with pytest.raises(CheckpointError, match="not an object"):
+        load_checkpoint(tmp_path / "list.safetensors")
+    (tmp_path / "huge.safetensors").write_bytes((10**12).to_bytes(8, "little") + b"{}")
+    with pytest.raises(CheckpointError, match="truncated"):
+        load_checkpoint(tmp_path / "huge.safetensors")
+    with pytest.raises(ValueError, match="may not overwrite"):
+        save_checkpoint(tmp_path / "x.safetensors", gen, gen.cfg, extra={"config": "{}"})
     assert sorted(x.name for x in tmp_path.iterdir() if x.name.startswith(".")) == []
 
 

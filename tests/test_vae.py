@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 import torch
@@ -194,7 +193,6 @@ def test_adam_reduces_reconstruction_loss():
     vae = _vae().train()
     x = _smooth(2, 2, 32, 32)
     opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
-    t0 = time.perf_counter()
     losses = []
     for _ in range(40):
         loss = (vae(x) - x).abs().mean()
@@ -202,7 +200,6 @@ def test_adam_reduces_reconstruction_loss():
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert time.perf_counter() - t0 < 5.0
     assert losses[-1] < 0.7 * losses[0], losses
 
 

@@ -52,7 +52,7 @@ class _Shared:
 
 #: Generators by (checkpoint or config, device, compile): envs on one model share its weights
 #: and every world's reference cache, so N envs on one video encode it once.
-_SHARED: dict[tuple, _Shared] = {}
+_SHARED: "weakref.WeakValueDictionary[tuple, _Shared]" = weakref.WeakValueDictionary()
 
 
 def _build(checkpoint: str | Path | None, config: GeneratorConfig, seed_weights: int, device: torch.device,
@@ -62,8 +62,9 @@ def _build(checkpoint: str | Path | None, config: GeneratorConfig, seed_weights:
         gen = StarGenerator(cfg)
         gen.load_state_dict(state)
     else:
-        torch.manual_seed(seed_weights)
-        gen = StarGenerator(config)
+        with torch.random.fork_rng(devices=[]):  # the caller's global RNG stays untouched
+            torch.manual_seed(seed_weights)
+            gen = StarGenerator(config)
     gen.eval().to(device)
     if compile:
         gen.dit = torch.compile(gen.dit)  # type: ignore[assignment]
@@ -75,7 +76,8 @@ class StarBackend(Backend):
 
     checkpoint: a .safetensors path (default: the shipped checkpoint if present);
     config: a GeneratorConfig or a name in CONFIGS, used only without a checkpoint;
-    device: "cpu", "cuda" or "auto"; threads: torch intra-op threads (None leaves it);
+    device: "cpu", "cuda" or "auto"; threads: torch intra-op threads for the whole process
+    (torch.set_num_threads; None leaves it);
     compile: torch.compile the transformer; seed_weights: seed of the random init.
     """
 
@@ -101,9 +103,11 @@ class StarBackend(Backend):
                     raise ValueError(f"unknown generator config {config!r}; known: {sorted(CONFIGS)}")
                 config = CONFIGS[config]
             key = ("random", config.to_json(), seed_weights, str(self.device), compile)
-        if key not in _SHARED:
-            _SHARED[key] = _Shared(_build(checkpoint, config, seed_weights, self.device, compile))
-        shared = _SHARED[key]
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _Shared(_build(checkpoint, config, seed_weights, self.device, compile))
+            _SHARED[key] = shared
+        self._shared = shared  # keeps it alive as long as this backend lives
         self.generator = shared.generator
         self.worlds = shared.worlds  # reference caches shared by every env on this generator
         self.checkpoint = None if checkpoint is None else Path(checkpoint)

@@ -133,17 +133,18 @@ class Rig:
         self.pos[lanes] = c2w[:, :3, 3]
         self.ang[lanes] = np.stack([yaw, pitch, roll], 1)
 
-    def apply(self, cmd: Command, state: np.ndarray, ok: np.ndarray) -> None:
+    def apply(self, cmd: Command, state: np.ndarray, ok: np.ndarray, active: np.ndarray | None = None) -> None:
         """Take the proposal on lanes where ok; a blocked lane keeps its position.
 
-        In the free rig rotation still applies on blocked lanes (turning in place is always
-        possible); an orbit move is all-or-nothing.
+        In the free rig rotation still applies on blocked (but active) lanes: turning in place
+        is always possible; an orbit move is all-or-nothing.
         """
         if cmd.orbit:
             self.orbit[ok] = state[ok]
         else:
             self.pos[ok] = state[ok, :3]
-            self.ang = state[:, 3:].copy()
+            turn = np.ones(self.n, bool) if active is None else active
+            self.ang[turn] = state[turn, 3:]
 
 
 def check_limits(obstacles: Obstacles, cfg: ControlConfig, scale: float, old_pos: np.ndarray,

@@ -113,14 +113,20 @@ class SessionBatch:
         n = self.n
         return self._observe(lanes, np.zeros(n, bool), np.zeros(n, bool))
 
-    def step(self, actions: object) -> StepResult:
-        """Advance every lane by one action and one reference frame."""
+    def step(self, actions: object, active: np.ndarray | None = None) -> StepResult:
+        """Advance the active lanes (default: all) by one action and one reference frame.
+
+        actions has one entry per lane; inactive lanes' entries are validated and ignored
+        (the vector env resets those lanes instead), and only active lanes are observed.
+        """
         if not self.started.all():
             raise RuntimeError("step() called before reset(): call reset() first")
         cmd = decode_actions(actions, self.action_mode, self.n, vertical=self.control.vertical)
-        return self._advance(cmd)
+        act = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
+        return self._advance(cmd, act)
 
-    def _advance(self, cmd: Command) -> StepResult:
+    def _advance(self, cmd: Command, active: np.ndarray) -> StepResult:
+        cmd.unit[~active] = 0.0  # inactive lanes do not move
         old_pos = self.rig.c2w(cmd.orbit)[:, :3, 3]
         state, new_pos = self.rig.propose(cmd)
         collided = np.zeros(self.n, dtype=bool)
@@ -128,9 +134,9 @@ class SessionBatch:
         for world, lanes in self._groups:
             c, l = check_limits(self.obstacles[id(world)], self.control, world.scale, old_pos[lanes], new_pos[lanes])
             collided[lanes], leashed[lanes] = c, l
-        self.rig.apply(cmd, state, ~(collided | leashed))
-        self.k += 1
-        return self._observe(np.arange(self.n), collided, leashed)
+        self.rig.apply(cmd, state, ~(collided | leashed) & active, active)
+        self.k += active
+        return self._observe(np.flatnonzero(active), collided, leashed)
 
     def step_to(self, c2w: np.ndarray) -> StepResult:
         """Advance every lane by one frame to explicit poses [N,4,4] (scripted trajectories).

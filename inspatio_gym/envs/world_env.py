@@ -7,21 +7,17 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
-from ..backends import Backend, make_backend
-from ..control.actions import ACTION_MODES, action_space
-from ..control.limits import ControlConfig
-from ..geometry.camera import invert_pose, rotation_to_quaternion
-from ..world.cache import get_world
+from ..backends import Backend
+from ..control.actions import action_space
 from ..world.reference import ReferenceWorld
-from ..world.sources import is_procedural_spec
-from .core import TIME_MODES, SessionBatch, StepResult
+from .core import SessionBatch, StepResult
+from .observation import OBS_MODES, ObservationBuilder
+from .settings import WorldSettings
 from .views import debug_view
 
 __all__ = ["WorldEnv", "OBS_MODES"]
 
-OBS_MODES = ("rgb", "dict")
 RESET_OPTIONS = ("start_frame",)
 
 
@@ -114,65 +110,28 @@ class WorldEnv(gym.Env):
         compile: bool = False,
         **control: Any,
     ) -> None:
-        if video is not None and world is not None:
-            raise ValueError("give either video= or world=, not both")
-        if action_mode not in ACTION_MODES:
-            raise ValueError(f"unknown action_mode {action_mode!r}; expected one of {ACTION_MODES}")
-        if time_mode not in TIME_MODES:
-            raise ValueError(f"unknown time_mode {time_mode!r}; expected one of {TIME_MODES}")
-        if obs_mode not in OBS_MODES:
-            raise ValueError(f"unknown obs_mode {obs_mode!r}; expected one of {OBS_MODES}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
-        if isinstance(world, ReferenceWorld):  # a given world brings its own size
-            width = world.width if width is None else width
-            height = world.height if height is None else height
-        width = 64 if width is None else width
-        height = 64 if height is None else height
-        for name, v in (("width", width), ("height", height)):
-            if not isinstance(v, (int, np.integer)) or not 8 <= v <= 4096:
-                raise ValueError(f"{name} must be an integer in [8, 4096], got {v!r}")
-        if isinstance(depth_range, bool) or not isinstance(depth_range, (int, float)) or not depth_range > 0:
-            raise ValueError(f"depth_range must be a number > 0, got {depth_range!r}")
-        if video is not None:
-            if not isinstance(video, (str, Path)):
-                raise TypeError(f"video must be a path, got {type(video).__name__}")
-            if not Path(video).exists():
-                raise FileNotFoundError(f"video not found: {str(video)!r}")
-            video = Path(video)
-        if world is not None and not (isinstance(world, ReferenceWorld) or is_procedural_spec(world)):
-            raise ValueError(
-                f"world must be a ReferenceWorld or a 'procedural:...' spec, got {world!r}; use video= for files"
-            )
-        self.control = ControlConfig.from_kwargs(**control)
-        self.source = video if video is not None else world
-        self.width, self.height = int(width), int(height)
-        self.world_options = dict(world_options or {})
-        backend_options = dict(backend_options or {})
-        model_opts = {"checkpoint": checkpoint, "device": device, "threads": threads, "compile": compile}
-        if backend == "star":
-            backend_options = {**model_opts, **backend_options}
-        elif checkpoint is not None or device != "auto" or threads is not None or compile:
-            raise ValueError(f"checkpoint, device, threads and compile apply to backend='star', not {backend!r}")
-        self.backend = make_backend(backend, **backend_options)
+        if isinstance(video, (list, tuple)) or isinstance(world, (list, tuple)):
+            raise ValueError("WorldEnv takes one source; use the vector env for a list of worlds")
+        st = WorldSettings.from_kwargs(
+            video=video, world=world, width=width, height=height, backend=backend,
+            backend_options=backend_options, action_mode=action_mode, time_mode=time_mode, obs_mode=obs_mode,
+            world_options=world_options, depth_range=depth_range, checkpoint=checkpoint, device=device,
+            threads=threads, compile=compile, **control,
+        )
+        self.settings = st
+        self.source = st.sources[0]
+        self.width, self.height = st.width, st.height
+        self.world_options = st.world_options
+        self.backend, self.control = st.backend, st.control
         self.action_mode, self.time_mode, self.obs_mode = action_mode, time_mode, obs_mode
-        self.depth_range = float(depth_range)
+        self.depth_range = st.observations.depth_range
         self.render_mode = render_mode
         self.action_space = action_space(action_mode, self.control.vertical)
-        rgb_space = spaces.Box(0, 255, (self.height, self.width, 3), np.uint8)
-        if obs_mode == "rgb":
-            self.observation_space = rgb_space
-        else:
-            self.observation_space = spaces.Dict(
-                {
-                    "rgb": rgb_space,
-                    "depth": spaces.Box(0, 255, (self.height, self.width, 1), np.uint8),
-                    "mask": spaces.Box(0, 255, (self.height, self.width, 1), np.uint8),
-                    "pose": spaces.Box(-np.inf, np.inf, (7,), np.float32),
-                    "time": spaces.Box(0.0, 1.0, (1,), np.float32),
-                }
-            )
-        self.metadata = {**self.metadata, "render_fps": _source_fps(self.source, self.world_options)}
+        self.observations = st.observations
+        self.observation_space = self.observations.space
+        self.metadata = {**self.metadata, "render_fps": st.fps()}
         self.world: ReferenceWorld | None = None
         self.core: SessionBatch | None = None
         self._last: StepResult | None = None
@@ -187,9 +146,9 @@ class WorldEnv(gym.Env):
         if bad:
             raise ValueError(f"unknown reset option(s) {bad}; known: {list(RESET_OPTIONS)}")
         if self.core is None:
-            self.world = get_world(self.source, self.width, self.height, **self.world_options)
+            (self.world,) = self.settings.load_worlds(1)
             self.metadata = {**self.metadata, "render_fps": self.world.fps}
-            self.core = SessionBatch([self.world], self.backend, self.control, self.action_mode, self.time_mode)
+            self.core = self.settings.make_core([self.world])
         start = options.get("start_frame", 0)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
             raise ValueError(f"start_frame must be an integer, got {start!r}")
@@ -233,53 +192,16 @@ class WorldEnv(gym.Env):
         v = self._last.view
         return debug_view(self.world.frames[int(self._last.frame[0])], v.render[0], v.mask[0], v.rgb[0])
 
-    # -- observation and info --------------------------------------------------------------
-    def _relative_pose(self, c2w: np.ndarray) -> np.ndarray:
-        assert self.core is not None
-        rel = invert_pose(self.core.rig.anchor[0]) @ c2w
-        pos = rel[:3, 3] / self.core.rig.scale[0]
-        return np.concatenate([pos, rotation_to_quaternion(rel[:3, :3])]).astype(np.float32)
-
+    # -- observation and info: the batch-of-one view of the shared builders ----------------
     def _obs(self, r: StepResult) -> Any:
-        rgb = r.view.rgb[0].copy()
-        if self.obs_mode == "rgb":
-            return rgb
-        assert self.world is not None
-        d = r.view.depth[0] / (self.depth_range * self.world.scale)
-        T = self.world.num_frames
-        return {
-            "rgb": rgb,
-            "depth": (np.clip(d, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None],
-            "mask": (r.view.mask[0].astype(np.uint8) * 255)[..., None],
-            "pose": self._relative_pose(r.c2w[0]),
-            "time": np.array([r.frame[0] / max(T - 1, 1)], dtype=np.float32),
-        }
+        assert self.core is not None
+        return ObservationBuilder.lane(self.observations.batch(self.core, r, np.array([0])), 0)
 
     def _info(self, r: StepResult) -> dict[str, Any]:
-        return {
-            "pose": r.c2w[0].copy(),
-            "frame": int(r.frame[0]),
-            "collided": bool(r.collided[0]),
-            "leashed": bool(r.leashed[0]),
-            "coverage": float(r.view.mask[0].mean()),
-        }
+        return ObservationBuilder.info(r, 0)
 
     def __repr__(self) -> str:
         src = self.source if self.source is not None else "default procedural world"
         return f"<WorldEnv source={src!r} {self.width}x{self.height} backend={self.backend.name} mode={self.action_mode}>"
 
 
-
-def _source_fps(source: object, world_options: dict[str, Any]) -> float:
-    """The frame rate the world will have, known before it is built (for render_fps)."""
-    if isinstance(source, ReferenceWorld):
-        return float(source.fps)
-    if "fps" in world_options:
-        return float(world_options["fps"])
-    if isinstance(source, Path) and source.is_file():
-        from ..world.video import probe_fps
-
-        return probe_fps(source) / int(world_options.get("stride", 1) or 1)
-    if isinstance(source, Path):
-        return 30.0
-    return 12.0  # procedural_world's default

@@ -28,6 +28,17 @@ class WarpResult:
     weight: torch.Tensor  # [B, H, W] accumulated splat weight (confidence)
 
 
+_PIXELS: dict[tuple[int, int, str], torch.Tensor] = {}
+
+
+def _pixels(H: int, W: int, dev: torch.device) -> torch.Tensor:
+    """(u, v, 1) of every pixel [H*W, 3], cached per size and device."""
+    key = (H, W, str(dev))
+    if key not in _PIXELS:
+        _PIXELS[key] = pixel_grid(H, W, torch.float32).to(dev).reshape(-1, 3)
+    return _PIXELS[key]
+
+
 def _as_batched(x: torch.Tensor, dims: int) -> torch.Tensor:
     """Add the frame axis F=1 when the caller passed a single frame per batch item."""
     return x.unsqueeze(1) if x.dim() == dims else x
@@ -78,45 +89,52 @@ def forward_warp(
     # One 3x4 matrix per (b, f) mapping source pixels (u, v, 1) * z to target pixels * z'.
     rel = invert_pose(tgt_c2w.to(dev, torch.float64)).unsqueeze(1) @ src_c2w.to(dev, torch.float64)
     M = K_out.unsqueeze(1) @ rel[..., :3, :3] @ torch.linalg.inv(K_src).unsqueeze(1)  # [B,F,3,3]
-    tvec = (K_out.unsqueeze(1) @ rel[..., :3, 3:]).squeeze(-1)  # [B,F,3]
-    pix = pixel_grid(H, W, torch.float32).to(dev).reshape(1, 1, H * W, 3)
-    pts = (pix @ M.to(torch.float32).transpose(-1, -2)) * depth.reshape(B, F, H * W, 1)
-    pts = pts + tvec.to(torch.float32).unsqueeze(2)  # [B,F,N,3] target pixel * z
+    tvec = (K_out.unsqueeze(1) @ rel[..., :3, 3:]).transpose(-1, -2)  # [B,F,1,3]
+    pix = _pixels(H, W, dev)  # [N, 3]
+    d = depth.reshape(B, F, H * W, 1)
+    pts = torch.addcmul(tvec.to(torch.float32), pix @ M.to(torch.float32).transpose(-1, -2), d)  # [B,F,N,3]
     z = pts[..., 2]
-    valid = (depth.reshape(B, F, -1) > 0) & torch.isfinite(depth.reshape(B, F, -1)) & (z > 1e-6)
-    zs = torch.where(valid, z, torch.ones_like(z))
-    u = pts[..., 0] / zs
-    v = pts[..., 1] / zs
+    valid = (d[..., 0] > 0) & (z > 1e-6)
+    if not bool(torch.isfinite(depth).all()):
+        valid &= torch.isfinite(d[..., 0])
+    inv_z = torch.where(valid, z, torch.ones_like(z)).reciprocal_()
+    uv = pts[..., :2] * inv_z.unsqueeze(-1)  # [B,F,N,2]
     # Snap positions within float noise of a pixel centre: otherwise a 1e-7 bilinear leak of
     # a nearer neighbour would outweigh the point itself under the z-buffer.
-    u = torch.where((u - u.round()).abs() < 1e-3, u.round(), u)
-    v = torch.where((v - v.round()).abs() < 1e-3, v.round(), v)
+    r = uv.round()
+    uv = torch.where((uv - r).abs_() < 1e-3, r, uv)
 
-    # Soft z-buffer, normalised per batch item by the farthest valid point.
-    # The nearest valid point gets weight 1 (a constant factor per batch item, which the
-    # normalisation cancels) so large alpha cannot underflow float32.
-    logz = torch.log1p(zs / depth_unit)
+    # Soft z-buffer; the nearest valid point of each batch item gets weight 1 (a constant
+    # factor the normalisation cancels) so large alpha cannot underflow float32.
+    logz = torch.log1p(torch.where(valid, z, torch.ones_like(z)) / depth_unit)
     max_logz = torch.where(valid, logz, torch.zeros_like(logz)).amax(dim=(1, 2), keepdim=True)
     min_logz = torch.where(valid, logz, torch.full_like(logz, float("inf"))).amin(dim=(1, 2), keepdim=True)
-    zw = torch.exp(-alpha * (logz - min_logz.clamp_max(1e30)) / max_logz.clamp_min(1e-6))
+    zw = torch.exp((logz - min_logz.clamp_max(1e30)) * (-alpha / max_logz.clamp_min(1e-6)))
+    zw = torch.where(valid, zw, torch.zeros_like(zw))
 
-    u0 = torch.floor(u)
-    v0 = torch.floor(v)
-    fu = u - u0
-    fv = v - v0
-    values = torch.cat([rgb.reshape(B, F, H * W, C), z.unsqueeze(-1), torch.ones_like(z).unsqueeze(-1)], -1)
-    # Two accumulators per batch item: the primary frame (0) and the hole-fillers (1..F-1).
-    acc = torch.zeros(B * 2 * Ho * Wo, C + 2, dtype=torch.float32, device=dev)
+    # Bilinear corners, all four in one scatter; out-of-image corners go to a trash row.
+    base_uv = uv.floor()
+    f = uv - base_uv  # [B,F,N,2] fractional parts
+    x0 = base_uv[..., 0].to(torch.int64)
+    y0 = base_uv[..., 1].to(torch.int64)
+    fu, fv = f[..., 0], f[..., 1]
+    wx = torch.stack([1 - fu, fu])  # [2,B,F,N]
+    wy = torch.stack([1 - fv, fv])
+    xs = torch.stack([x0, x0 + 1])
+    ys = torch.stack([y0, y0 + 1])
+    okx = (xs >= 0) & (xs < Wo)
+    oky = (ys >= 0) & (ys < Ho)
     group = (torch.arange(F, device=dev) > 0).to(torch.int64).view(1, F, 1)
-    base = (torch.arange(B, device=dev).view(B, 1, 1) * 2 + group) * (Ho * Wo)
-    for du, dv, wb in ((0, 0, (1 - fu) * (1 - fv)), (1, 0, fu * (1 - fv)), (0, 1, (1 - fu) * fv), (1, 1, fu * fv)):
-        uu = u0 + du
-        vv = v0 + dv
-        ok = valid & (uu >= 0) & (uu <= Wo - 1) & (vv >= 0) & (vv <= Ho - 1) & (wb > 0)
-        idx = base + (vv.clamp(0, Ho - 1) * Wo + uu.clamp(0, Wo - 1)).to(torch.int64)
-        w = torch.where(ok, wb * zw, torch.zeros_like(wb))
-        sel = ok.reshape(-1)
-        acc.index_add_(0, idx.reshape(-1)[sel], (values * w.unsqueeze(-1)).reshape(-1, C + 2)[sel])
+    base = (torch.arange(B, device=dev).view(B, 1, 1) * 2 + group) * (Ho * Wo)  # [B,F,1]
+    trash = B * 2 * Ho * Wo
+    w4 = (wy.unsqueeze(1) * wx.unsqueeze(0)) * zw  # [2(y),2(x),B,F,N]
+    ok4 = oky.unsqueeze(1) & okx.unsqueeze(0) & (w4 > 0)
+    idx4 = torch.where(ok4, base + ys.unsqueeze(1) * Wo + xs.unsqueeze(0), torch.full_like(ok4, trash, dtype=torch.int64))
+    values = torch.cat([rgb.reshape(B, F, H * W, C), z.unsqueeze(-1), torch.ones_like(z).unsqueeze(-1)], -1)
+    contrib = values.unsqueeze(0).unsqueeze(0) * torch.where(ok4, w4, torch.zeros_like(w4)).unsqueeze(-1)
+    acc = torch.zeros(trash + 1, C + 2, dtype=torch.float32, device=dev)
+    acc.index_add_(0, idx4.reshape(-1), contrib.reshape(-1, C + 2))
+    acc = acc[:trash]
     acc = acc.reshape(B, 2, Ho, Wo, C + 2)
     acc = torch.where((acc[:, 0, ..., -1:] > 0), acc[:, 0], acc[:, 1])  # primary where it covers
     wsum = acc[..., -1]

@@ -47,9 +47,27 @@ class WorldCache:
         offs = torch.arange(-w, w + 1, device=frames.device)
         return (frames[:, None] + offs[None]).clamp(0, self.num_frames - 1)
 
-    def missing(self, frames: torch.Tensor) -> list[int]:
+    def reserve(self, frames: torch.Tensor) -> list[int]:
+        """Mark this step's window frames most recently used and make room for all of them.
+
+        Returns the frames still to compute. Because every needed frame is marked before any
+        is computed, a put() can never evict a frame this step still needs; the store grows
+        when one step needs more frames than it holds.
+        """
         want = sorted(set(self.window(frames).flatten().tolist()))
+        if len(want) > self.capacity:
+            self._grow(len(want))
+        for f in want:
+            if f in self.rows:
+                self.rows.move_to_end(f)
         return [f for f in want if f not in self.rows]
+
+    def _grow(self, capacity: int) -> None:
+        if self.k is not None and self.v is not None:
+            extra = capacity - self.capacity
+            self.k = torch.cat([self.k, self.k.new_zeros((extra, *self.k.shape[1:]))])
+            self.v = torch.cat([self.v, self.v.new_zeros((extra, *self.v.shape[1:]))])
+        self.capacity = capacity
 
     def put(self, frame: int, k: torch.Tensor, v: torch.Tensor) -> None:
         """K [layers, S_ref, H, N, dh] rotated to every reference slot, V [layers, H, N, dh]."""
@@ -66,10 +84,8 @@ class WorldCache:
         self.computed += 1
 
     def lookup(self, frames: torch.Tensor) -> torch.Tensor:
-        """Store rows [B, 2w+1] of each lane's reference window (all must be cached)."""
+        """Store rows [B, 2w+1] of each lane's reference window (reserve() and puts come first)."""
         idx = self.window(frames)
-        for f in set(idx.flatten().tolist()):
-            self.rows.move_to_end(f)
         return torch.tensor([[self.rows[f] for f in row] for row in idx.tolist()], dtype=torch.long)
 
     def gather(self, rows: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:

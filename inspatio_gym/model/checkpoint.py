@@ -25,6 +25,7 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "lo
 
 FORMAT = "inspatio_gym.star"
 FORMAT_VERSION = 1
+MAX_HEADER = 100_000_000  # bytes, as safetensors itself caps it
 
 
 class CheckpointError(ValueError):
@@ -38,6 +39,9 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: GeneratorC
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "config": config.to_json()}
+    clash = sorted(set(extra or {}) & set(meta))
+    if clash:
+        raise ValueError(f"extra metadata may not overwrite {clash}")
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -66,17 +70,28 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         if len(head) < 8:
             raise CheckpointError(f"{str(path)!r} is not a safetensors checkpoint (only {size} bytes)")
         n = int.from_bytes(head, "little")
-        if n <= 0 or 8 + n > size:
+        if n <= 0 or n > MAX_HEADER or 8 + n > size:
             raise CheckpointError(f"{str(path)!r} is not a safetensors checkpoint or is truncated "
                                   f"(header of {n} bytes in a file of {size})")
         try:
             header = json.loads(f.read(n))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise CheckpointError(f"{str(path)!r} is not a safetensors checkpoint (unreadable header)") from None
-    end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{str(path)!r} is not a safetensors checkpoint (header is not an object)")
+    end = 0
+    for k, v in header.items():
+        if k == "__metadata__":
+            continue
+        offs = v.get("data_offsets") if isinstance(v, dict) else None
+        if not (isinstance(offs, list) and len(offs) == 2 and all(isinstance(o, int) and o >= 0 for o in offs)):
+            raise CheckpointError(f"{str(path)!r} is not a valid safetensors file (bad entry for tensor {k!r})")
+        end = max(end, offs[1])
     if 8 + n + end > size:
         raise CheckpointError(f"checkpoint {str(path)!r} is truncated: {size} bytes, tensors need {8 + n + end}")
     meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise CheckpointError(f"{str(path)!r} has malformed metadata (must map strings to strings)")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is a safetensors file but not an inspatio_gym generator "
                               f"checkpoint (format {meta.get('format')!r}, expected {FORMAT!r})")
@@ -99,11 +114,12 @@ def load_checkpoint(path: str | Path, expect: GeneratorConfig | None = None
         raise CheckpointError(f"checkpoint {str(path)!r} has no model config in its metadata")
     try:
         cfg = GeneratorConfig.from_json(meta["config"])
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"checkpoint {str(path)!r} has an invalid config: {e}") from None
+        with torch.device("meta"):  # shapes only: an untrusted config allocates nothing
+            reference = StarGenerator(cfg).state_dict()
+    except Exception as e:  # any failure to build the model from the file's config
+        raise CheckpointError(f"checkpoint {str(path)!r} has an invalid config: {type(e).__name__}: {e}") from None
     if expect is not None and cfg != expect:
         raise CheckpointError(f"checkpoint {str(path)!r} was saved with config {cfg}, expected {expect}")
-    reference = StarGenerator(cfg).state_dict()
     state: dict[str, torch.Tensor] = {}
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -13,7 +13,9 @@ from typing import Any
 __all__ = ["VAEConfig", "DiTConfig", "SamplerConfig", "GeneratorConfig", "CONFIGS"]
 
 
-def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
+def _from_dict(cls: type, d: Any, where: str) -> Any:
+    if not isinstance(d, dict):
+        raise ValueError(f"{where} config must be an object, got {type(d).__name__}")
     names = {f.name for f in fields(cls)}
     bad = sorted(set(d) - names)
     if bad:
@@ -62,17 +64,29 @@ class DiTConfig:
 
 @dataclass(frozen=True)
 class SamplerConfig:
-    """Few-step flow matching: x_t = (1 - s) x0 + s eps, v = eps - x0, shifted sigmas."""
+    """Few-step flow matching: x_t = (1 - s) x0 + s eps, v = eps - x0, shifted sigmas.
+
+    `steps` evenly spaced raw levels are shifted (steps=4 gives the original's
+    [1, .9375, .8333, .625]); an explicit `step_list` of noise levels overrides them.
+    """
 
     steps: int = 2
     shift: float = 5.0
+    step_list: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.steps <= 4:
             raise ValueError(f"sampler steps must be 1..4, got {self.steps}")
+        if self.step_list is not None:
+            sl = tuple(float(x) for x in self.step_list)
+            if not 1 <= len(sl) <= 4 or any(not 0 < x <= 1 for x in sl) or any(a <= b for a, b in zip(sl, sl[1:])):
+                raise ValueError(f"step_list must be 1..4 decreasing noise levels in (0, 1], got {self.step_list}")
+            object.__setattr__(self, "step_list", sl)
+            object.__setattr__(self, "steps", len(sl))
 
     def sigmas(self) -> list[float]:
-        """Shifted noise levels; steps=4 gives the original's [1, .9375, .8333, .625]."""
+        if self.step_list is not None:
+            return list(self.step_list)
         raw = [1.0 - i / self.steps for i in range(self.steps)]
         return [self.shift * s / (1 + (self.shift - 1) * s) for s in raw]
 

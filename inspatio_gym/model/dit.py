@@ -31,14 +31,16 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
-class Rope3D:
+class Rope3D(nn.Module):
     """Rotary position tables for (slot, row, column) over the head dim's pairs.
 
     The pairs are split between time, rows and columns as in Wan: rows and columns get
-    floor(pairs / 3) each, time the rest.
+    floor(pairs / 3) each, time the rest. The tables are non-persistent buffers: they
+    follow the model's device and are not part of checkpoints.
     """
 
     def __init__(self, head_dim: int, slots: int, rows: int, cols: int, theta: float = 10000.0) -> None:
+        super().__init__()
         pairs = head_dim // 2
         n_h = n_w = pairs // 3
         n_t = pairs - n_h - n_w
@@ -57,12 +59,12 @@ class Rope3D:
             ],
             dim=-1,
         ).reshape(slots, rows * cols, pairs)
-        self.cos = torch.cos(ang).to(torch.float32)  # [slots, N, pairs]
-        self.sin = torch.sin(ang).to(torch.float32)
+        self.register_buffer("cos", torch.cos(ang).to(torch.float32), persistent=False)  # [slots, N, pairs]
+        self.register_buffer("sin", torch.sin(ang).to(torch.float32), persistent=False)
 
     def apply(self, x: torch.Tensor, slot: int) -> torch.Tensor:
         """Rotate x [..., N, head_dim] to temporal slot `slot`."""
-        cos, sin = self.cos[slot].to(x.device), self.sin[slot].to(x.device)
+        cos, sin = self.cos[slot], self.sin[slot]
         x2 = x.unflatten(-1, (-1, 2))
         a, b = x2[..., 0], x2[..., 1]
         return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)

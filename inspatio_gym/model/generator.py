@@ -102,17 +102,18 @@ class StarGenerator(nn.Module):
 
     @torch.no_grad()
     def _ensure_reference(self, world: WorldCache, frames: torch.Tensor) -> None:
-        """Context passes (sigma = 0, within-frame attention) for window frames not cached."""
-        missing = world.missing(frames)
-        for i in range(0, len(missing), 16):
-            fs = missing[i : i + 16]
-            z = world.latents[fs]
-            _, kv = self.dit(self.dit.frame_input(z), torch.zeros(len(fs), device=z.device), 0, None)
-            for j, f in enumerate(fs):
-                k = torch.stack([torch.stack([self.dit.rope.apply(k_raw[j], s) for s in self.ref_slots])
-                                 for k_raw, _ in kv])
-                v = torch.stack([v[j] for _, v in kv])
-                world.put(f, k, v)
+        """Context passes (sigma = 0, within-frame attention) for window frames not cached.
+
+        One frame per pass: a frame's K/V must not depend on which other frames happened
+        to be computed with it (the cache is shared by every session and env on the world).
+        """
+        for f in world.reserve(frames):
+            z = world.latents[f : f + 1]
+            _, kv = self.dit(self.dit.frame_input(z), torch.zeros(1, device=z.device), 0, None)
+            k = torch.stack([torch.stack([self.dit.rope.apply(k_raw[0], s) for s in self.ref_slots])
+                             for k_raw, _ in kv])
+            v = torch.stack([v[0] for _, v in kv])
+            world.put(f, k, v)
 
     # -- sessions ---------------------------------------------------------------------------
     def new_sessions(self, lanes: int) -> Sessions:
@@ -189,7 +190,8 @@ class StarGenerator(nn.Module):
         shape = (cfg.vae.latent_channels, *cfg.latent_hw)
         x0 = sample_flow(velocity, lambda: sessions.noise.draw(lanes, shape).to(render.device), cfg.sampler)
         # the write pass: the clean frame at sigma = 0 gives the K/V the next steps attend to
-        _, kv = self.dit(self.dit.frame_input(x0), torch.zeros(B, device=x0.device), slot, ctx, plucker,
+        # (a context frame: [clean latent | 0 | 0], no rays)
+        _, kv = self.dit(self.dit.frame_input(x0), torch.zeros(B, device=x0.device), slot, ctx, None,
                          ctx_tail=True)
         sessions.history.write(lanes, self._rotate_history(kv))
         self.last_latent = x0  # the generated latent, for evaluation and tests

@@ -42,7 +42,7 @@ def sample_flow(
     x = noise()
     x0 = x
     for i, s in enumerate(sigmas):
-        sig = torch.full((x.shape[0],), s, dtype=x.dtype)
+        sig = torch.full((x.shape[0],), s, dtype=x.dtype, device=x.device)
         x0 = x - s * velocity(x, sig)
         if i + 1 < len(sigmas):
             nxt = sigmas[i + 1]

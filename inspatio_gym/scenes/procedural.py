@@ -610,7 +610,7 @@ def _make_street(seed: int, num_static: int | None, num_moving: int | None) -> P
         while z < STREET_MAX[2] - 1.0:
             length = rng.uniform(3.0, 9.0)
             z1 = min(z + length, STREET_MAX[2] - 0.5)
-            depth = rng.uniform(1.5, 3.0)
+            rng.uniform(1.5, 3.0)  # an unused draw, kept so seeded street layouts stay the same
             height = rng.uniform(4.0, 11.0)
             x_in = side * rng.uniform(3.4, 4.0)
             x_out = side * 6.9

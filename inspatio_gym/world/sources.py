@@ -12,7 +12,7 @@ import torch
 
 from ..geometry.camera import intrinsics_from_fov
 from .reference import ReferenceWorld
-from .video import IMAGE_SUFFIXES, crop_transform, read_image_folder, read_video
+from .video import crop_transform, read_image_folder, read_video
 
 __all__ = [
     "DepthPriorWarning",
