@@ -18,7 +18,9 @@ from ..control.limits import ControlConfig
 from ..world.cache import get_world
 from ..world.reference import ReferenceWorld
 from ..world.sources import is_procedural_spec
+from ..tasks import Task, make_task
 from .core import TIME_MODES, SessionBatch
+from .episodes import Episodes
 from .observation import OBS_MODES, ObservationBuilder
 
 __all__ = ["WorldSettings", "source_fps"]
@@ -51,6 +53,8 @@ class WorldSettings:
     time_mode: str
     observations: ObservationBuilder
     world_options: dict[str, Any]
+    task_name: str | Task | None = None
+    task_options: dict[str, Any] | None = None
 
     @classmethod
     def from_kwargs(
@@ -70,6 +74,8 @@ class WorldSettings:
         device: str = "auto",
         threads: int | None = None,
         compile: bool = False,
+        task: str | Task | None = None,
+        task_options: dict[str, Any] | None = None,
         **control: Any,
     ) -> "WorldSettings":
         """Validate everything; `video`/`world` may be lists (one source per lane, cycled)."""
@@ -99,6 +105,7 @@ class WorldSettings:
         if isinstance(depth_range, bool) or not isinstance(depth_range, (int, float)) or not depth_range > 0:
             raise ValueError(f"depth_range must be a number > 0, got {depth_range!r}")
         cfg = ControlConfig.from_kwargs(**control)
+        make_task(task, **dict(task_options or {}))  # fail early on a bad task or option
         backend_options = dict(backend_options or {})
         model_opts = {"checkpoint": checkpoint, "device": device, "threads": threads, "compile": compile}
         if backend == "star":
@@ -115,6 +122,8 @@ class WorldSettings:
             time_mode=time_mode,
             observations=ObservationBuilder(obs_mode, int(height), int(width), float(depth_range)),
             world_options=dict(world_options or {}),
+            task_name=task,
+            task_options=dict(task_options or {}),
         )
 
     def load_worlds(self, lanes: int) -> list[ReferenceWorld]:
@@ -124,6 +133,23 @@ class WorldSettings:
 
     def make_core(self, worlds: list[ReferenceWorld]) -> SessionBatch:
         return SessionBatch(worlds, self.backend, self.control, self.action_mode, self.time_mode)
+
+    def make_episodes(self, worlds: list[ReferenceWorld]) -> Episodes:
+        """The core, a fresh task and the observation builder for these lanes."""
+        task = make_task(self.task_name, **(self.task_options or {}))
+        return Episodes(self.make_core(worlds), task, self.observations)
+
+    def observation_space(self) -> Any:
+        """The observation space before any world is loaded (a task may add fields)."""
+        task = make_task(self.task_name, **(self.task_options or {}))
+        extra = task.extra_spaces(self.height, self.width)
+        base = self.observations.space
+        if not extra:
+            return base
+        from gymnasium import spaces
+
+        fields = dict(base.spaces) if isinstance(base, spaces.Dict) else {"rgb": base}
+        return spaces.Dict({**fields, **extra})
 
     def fps(self) -> float:
         return source_fps(self.sources[0], self.world_options)

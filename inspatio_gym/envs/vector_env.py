@@ -18,13 +18,12 @@ from gymnasium.vector.utils import batch_space
 
 from ..control.actions import action_space
 from .core import StepResult
-from .observation import ObservationBuilder
+from .episodes import Episodes, Transition
 from .settings import WorldSettings
 
 __all__ = ["WorldVectorEnv"]
 
 RESET_OPTIONS = ("start_frame", "reset_mask")
-INFO_KEYS = ("pose", "frame", "collided", "leashed", "coverage")
 
 
 class WorldVectorEnv(VectorEnv):
@@ -68,17 +67,18 @@ class WorldVectorEnv(VectorEnv):
         self.autoreset_mode = mode
         self.render_mode = render_mode
         self.metadata = {**self.metadata, "autoreset_mode": mode, "render_fps": self.settings.fps()}
-        self.observations: ObservationBuilder = self.settings.observations
-        self.single_observation_space = self.observations.space
+        self.worlds = self.settings.load_worlds(self.num_envs)
+        self.episodes = self.settings.make_episodes(self.worlds)
+        self.core = self.episodes.core
+        self.single_observation_space = self.episodes.space
         self.single_action_space = action_space(self.settings.action_mode, self.settings.control.vertical)
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
-        self.worlds = self.settings.load_worlds(self.num_envs)
-        self.core = self.settings.make_core(self.worlds)
         self.lane_rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
         self.elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self.autoreset = np.zeros(self.num_envs, dtype=bool)
         self._obs: Any = None
+        self._last: StepResult | None = None
         self._started = False
 
     # -- gymnasium API -------------------------------------------------------------------
@@ -113,10 +113,10 @@ class WorldVectorEnv(VectorEnv):
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
         lanes = np.flatnonzero(mask)
-        r = self._reset_lanes(lanes, start[lanes])
+        tr = self._reset_lanes(lanes, start[lanes])
         self._started = True
-        obs = self._merge_obs(lanes, r)
-        return obs, self._infos(r)
+        self._obs = tr.obs if self._obs is None or mask.all() else _put_rows(self._obs, tr.obs, lanes)
+        return _copy(self._obs), _with_masks(tr.info, n)
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._started:
@@ -126,114 +126,106 @@ class WorldVectorEnv(VectorEnv):
             else actions
         if len(acts) != n:
             raise ValueError(f"expected {n} actions (one per lane), got {len(acts)}")
-        rewards = np.zeros(n, dtype=np.float64)
-        terminated = np.zeros(n, dtype=bool)
-        truncated = np.zeros(n, dtype=bool)
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self.autoreset.any():
-            active = ~self.autoreset
-            reset_lanes = np.flatnonzero(self.autoreset)
-            r = self.core.step(acts, active) if active.any() else None
-            r_reset = self._reset_lanes(reset_lanes, np.zeros(len(reset_lanes), np.int64))
-            result = r_reset if r is None else _merge_results(r, r_reset, reset_lanes)
-            stepped = np.flatnonzero(active)
+        active = ~self.autoreset
+        if self.autoreset.any():  # NEXT_STEP: lanes that ended last step are reset now instead
+            lanes = np.flatnonzero(self.autoreset)
+            tr = self.episodes.step(acts, active) if active.any() else None
+            tr_reset = self._reset_lanes(lanes, np.zeros(len(lanes), np.int64))
+            tr = tr_reset if tr is None else _merge(tr, tr_reset, lanes)
         else:
-            result = self.core.step(acts)
-            stepped = np.arange(n)
-        self.elapsed[stepped] += 1
-        truncated[stepped] = result.end_of_video[stepped]
+            tr = self.episodes.step(acts)
+        self.elapsed[active] += 1
+        reward = np.where(active, tr.reward, 0.0).astype(np.float64)
+        terminated = tr.terminated & active
+        truncated = tr.truncated & active
         if self.max_episode_steps is not None:
-            truncated[stepped] |= self.elapsed[stepped] >= self.max_episode_steps
-        infos = self._infos(result)
+            truncated |= active & ~terminated & (self.elapsed >= self.max_episode_steps)
         done = terminated | truncated
+        infos = _with_masks(tr.info, n)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
             lanes = np.flatnonzero(done)
-            final_obs = self.observations.batch(self.core, result, np.arange(n))
-            final_info = self._infos(result)
-            r_reset = self._reset_lanes(lanes, np.zeros(len(lanes), np.int64))
-            result = _merge_results(result, r_reset, lanes)
-            infos = self._infos(result)
-            infos["final_obs"] = _object_rows(final_obs, lanes, n)
-            infos["final_info"] = _object_rows_info(final_info, lanes, n)
+            infos["final_obs"] = _object_rows(tr.obs, lanes, n)
+            infos["final_info"] = _object_info(tr.info, lanes, n)
             infos["_final_obs"] = done.copy()
             infos["_final_info"] = done.copy()
-            self._obs = self.observations.batch(self.core, result, np.arange(n))
+            tr_reset = self._reset_lanes(lanes, np.zeros(len(lanes), np.int64))
+            tr = _merge(tr, tr_reset, lanes)
+            for k, v in _with_masks(tr.info, n).items():
+                infos[k] = v
         else:
-            self._obs = self.observations.batch(self.core, result, np.arange(n))
-        self.autoreset = done if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(n, bool)
-        self._last = result
-        return _copy(self._obs), rewards, terminated, truncated, infos
+            self.autoreset = done if self.autoreset_mode == AutoresetMode.NEXT_STEP else np.zeros(n, bool)
+        self._obs = tr.obs
+        self._last = tr.result
+        return _copy(self._obs), reward, terminated, truncated, infos
 
     def render(self) -> np.ndarray | None:
         """The lanes' current views, [num_envs, H, W, 3]."""
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
             return None
-        if not self._started:
+        if self._last is None:
             raise RuntimeError("render() called before reset()")
         return self._last.view.rgb.copy()
 
     # -- internals -------------------------------------------------------------------------
-    def _reset_lanes(self, lanes: np.ndarray, start: np.ndarray) -> StepResult:
-        seeds = np.array([int(self.lane_rngs[i].integers(2**31 - 1)) for i in lanes], dtype=np.int64)
+    def _reset_lanes(self, lanes: np.ndarray, start: np.ndarray) -> Transition:
         self.elapsed[lanes] = 0
         self.autoreset[lanes] = False
-        r = self.core.reset(lanes, start, seeds)
-        self._last = r
-        return r
+        tr = self.episodes.reset(lanes, start, self.lane_rngs)
+        self._last = tr.result
+        return tr
 
-    def _merge_obs(self, lanes: np.ndarray, r: StepResult) -> Any:
-        """Observations after a (possibly partial) reset: reset lanes new, others unchanged."""
-        new = self.observations.batch(self.core, r, np.arange(self.num_envs))
-        if self._obs is None or len(lanes) == self.num_envs:
-            self._obs = new
-        elif isinstance(new, dict):
-            for k in new:
-                self._obs[k][lanes] = new[k][lanes]
-        else:
-            self._obs[lanes] = new[lanes]
-        return _copy(self._obs)
 
-    def _infos(self, r: StepResult) -> dict[str, Any]:
-        n = self.num_envs
-        ones = np.ones(n, dtype=bool)
-        info: dict[str, Any] = {
-            "pose": r.c2w.copy(),
-            "frame": r.frame.astype(np.int64),
-            "collided": r.collided.copy(),
-            "leashed": r.leashed.copy(),
-            "coverage": r.view.mask.reshape(n, -1).mean(axis=1),
-        }
-        for k in INFO_KEYS:
-            info[f"_{k}"] = ones.copy()
-        return info
+def _with_masks(info: dict[str, np.ndarray], n: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        out[k] = v
+        out[f"_{k}"] = np.ones(n, dtype=bool)
+    return out
+
+
+def _put_rows(dst: Any, src: Any, lanes: np.ndarray) -> Any:
+    if isinstance(dst, dict):
+        for k in dst:
+            dst[k][lanes] = src[k][lanes]
+        return dst
+    dst[lanes] = src[lanes]
+    return dst
+
+
+def _merge(a: Transition, b: Transition, lanes: np.ndarray) -> Transition:
+    """a with the given lanes taken from b (lanes reset within this step)."""
+    obs = _put_rows(a.obs, b.obs, lanes)
+    info = {k: v.copy() for k, v in a.info.items()}
+    for k, v in b.info.items():
+        if k in info:
+            info[k][lanes] = v[lanes]
+    reward, term, trunc = a.reward.copy(), a.terminated.copy(), a.truncated.copy()
+    reward[lanes], term[lanes], trunc[lanes] = 0.0, False, False
+    r = a.result
+    v = r.view
+    for name in ("rgb", "depth", "mask", "render"):
+        getattr(v, name)[lanes] = getattr(b.result.view, name)[lanes]
+    c2w, frame = r.c2w.copy(), r.frame.copy()
+    c2w[lanes], frame[lanes] = b.result.c2w[lanes], b.result.frame[lanes]
+    res = StepResult(v, c2w, frame, r.collided & ~np.isin(np.arange(len(frame)), lanes),
+                     r.leashed & ~np.isin(np.arange(len(frame)), lanes), r.end_of_video)
+    return Transition(obs, reward, term, trunc, info, res)
 
 
 def _copy(obs: Any) -> Any:
     return {k: v.copy() for k, v in obs.items()} if isinstance(obs, dict) else obs.copy()
 
 
-def _merge_results(a: StepResult, b: StepResult, lanes: np.ndarray) -> StepResult:
-    """a with the given lanes taken from b (the lanes that were reset in this step)."""
-    v = a.view
-    for name in ("rgb", "depth", "mask", "render"):
-        getattr(v, name)[lanes] = getattr(b.view, name)[lanes]
-    c2w, frame = a.c2w.copy(), a.frame.copy()
-    c2w[lanes], frame[lanes] = b.c2w[lanes], b.frame[lanes]
-    collided, leashed, end = a.collided.copy(), a.leashed.copy(), a.end_of_video.copy()
-    collided[lanes] = leashed[lanes] = end[lanes] = False
-    return StepResult(v, c2w, frame, collided, leashed, end)
-
-
 def _object_rows(obs: Any, lanes: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(n, dtype=object)
     for i in lanes:
-        out[i] = ObservationBuilder.lane(obs, i).copy() if not isinstance(obs, dict) else \
-            {k: v[i].copy() for k, v in obs.items()}
+        out[i] = {k: v[i].copy() for k, v in obs.items()} if isinstance(obs, dict) else obs[i].copy()
     return out
 
 
-def _object_rows_info(info: dict[str, Any], lanes: np.ndarray, n: int) -> np.ndarray:
+def _object_info(info: dict[str, np.ndarray], lanes: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(n, dtype=object)
     for i in lanes:
-        out[i] = {k: (v[i].item() if np.ndim(v[i]) == 0 else v[i]) for k, v in info.items() if not k.startswith("_")}
+        out[i] = Episodes.lane_info(info, int(i))
     return out

@@ -11,7 +11,9 @@ import numpy as np
 from ..backends import Backend
 from ..control.actions import action_space
 from ..world.reference import ReferenceWorld
+from ..tasks import Task
 from .core import SessionBatch, StepResult
+from .episodes import Episodes, Transition
 from .observation import OBS_MODES, ObservationBuilder
 from .settings import WorldSettings
 from .views import debug_view
@@ -108,6 +110,8 @@ class WorldEnv(gym.Env):
         device: str = "auto",
         threads: int | None = None,
         compile: bool = False,
+        task: str | Task | None = None,
+        task_options: dict[str, Any] | None = None,
         **control: Any,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -118,7 +122,7 @@ class WorldEnv(gym.Env):
             video=video, world=world, width=width, height=height, backend=backend,
             backend_options=backend_options, action_mode=action_mode, time_mode=time_mode, obs_mode=obs_mode,
             world_options=world_options, depth_range=depth_range, checkpoint=checkpoint, device=device,
-            threads=threads, compile=compile, **control,
+            threads=threads, compile=compile, task=task, task_options=task_options, **control,
         )
         self.settings = st
         self.source = st.sources[0]
@@ -130,10 +134,10 @@ class WorldEnv(gym.Env):
         self.render_mode = render_mode
         self.action_space = action_space(action_mode, self.control.vertical)
         self.observations = st.observations
-        self.observation_space = self.observations.space
+        self.observation_space = st.observation_space()
         self.metadata = {**self.metadata, "render_fps": st.fps()}
         self.world: ReferenceWorld | None = None
-        self.core: SessionBatch | None = None
+        self.episodes: Episodes | None = None
         self._last: StepResult | None = None
 
     # -- gymnasium API -------------------------------------------------------------------
@@ -145,37 +149,46 @@ class WorldEnv(gym.Env):
         bad = sorted(set(options) - set(RESET_OPTIONS))
         if bad:
             raise ValueError(f"unknown reset option(s) {bad}; known: {list(RESET_OPTIONS)}")
-        if self.core is None:
+        if self.episodes is None:
             (self.world,) = self.settings.load_worlds(1)
             self.metadata = {**self.metadata, "render_fps": self.world.fps}
-            self.core = self.settings.make_core([self.world])
+            self.episodes = self.settings.make_episodes([self.world])
         start = options.get("start_frame", 0)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
             raise ValueError(f"start_frame must be an integer, got {start!r}")
-        lane_seed = int(self.np_random.integers(2**31 - 1))
-        self._last = self.core.reset(np.array([0]), np.array([int(start)]), np.array([lane_seed]))
-        return self._obs(self._last), self._info(self._last)
+        tr = self.episodes.reset(np.array([0]), np.array([int(start)]), [self.np_random])
+        self._last = tr.result
+        return self._one(tr)[0], self._one(tr)[4]
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        if self.core is None:
+        if self.episodes is None:
             raise RuntimeError("step() called before reset(): call env.reset() first")
-        self._last = self.core.step([action])
-        truncated = bool(self._last.end_of_video[0])
-        return self._obs(self._last), 0.0, False, truncated, self._info(self._last)
+        tr = self.episodes.step([action])
+        self._last = tr.result
+        return self._one(tr)
 
     def step_pose(self, c2w: np.ndarray) -> tuple[Any, float, bool, bool, dict]:
         """Like step(), but to an explicit camera-to-world pose (scripted trajectories).
 
         No leash or collision applies to explicit poses; time advances one frame.
         """
-        if self.core is None:
+        if self.episodes is None:
             raise RuntimeError("step_pose() called before reset(): call env.reset() first")
         c2w = np.asarray(c2w, dtype=np.float64)
         if c2w.shape != (4, 4):
             raise ValueError(f"pose must be a 4x4 camera-to-world matrix, got shape {c2w.shape}")
-        self._last = self.core.step_to(c2w[None])
-        truncated = bool(self._last.end_of_video[0])
-        return self._obs(self._last), 0.0, False, truncated, self._info(self._last)
+        tr = self.episodes.step_to(c2w[None])
+        self._last = tr.result
+        return self._one(tr)
+
+    @property
+    def core(self) -> SessionBatch | None:
+        return None if self.episodes is None else self.episodes.core
+
+    def _one(self, tr: Transition) -> tuple[Any, float, bool, bool, dict]:
+        """Lane 0 of a batched transition, in the single-env types."""
+        return (ObservationBuilder.lane(tr.obs, 0), float(tr.reward[0]), bool(tr.terminated[0]),
+                bool(tr.truncated[0]), Episodes.lane_info(tr.info, 0))
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:
@@ -191,14 +204,6 @@ class WorldEnv(gym.Env):
             raise RuntimeError("debug_view() called before reset()")
         v = self._last.view
         return debug_view(self.world.frames[int(self._last.frame[0])], v.render[0], v.mask[0], v.rgb[0])
-
-    # -- observation and info: the batch-of-one view of the shared builders ----------------
-    def _obs(self, r: StepResult) -> Any:
-        assert self.core is not None
-        return ObservationBuilder.lane(self.observations.batch(self.core, r, np.array([0])), 0)
-
-    def _info(self, r: StepResult) -> dict[str, Any]:
-        return ObservationBuilder.info(r, 0)
 
     def __repr__(self) -> str:
         src = self.source if self.source is not None else "default procedural world"

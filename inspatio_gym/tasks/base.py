@@ -1,0 +1,60 @@
+"""Tasks: what a session is rewarded for, on top of the world (batched over lanes).
+
+A task adds observation fields, samples per-lane goals at reset from the lane's own RNG,
+and turns each step's StepResult into rewards and terminations. It sees the core (poses,
+worlds, obstacles) and the views; it knows nothing of attention or Gymnasium wrappers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from ..envs.core import SessionBatch, StepResult
+
+__all__ = ["Task", "FreeTask", "horizontal_frame"]
+
+
+def horizontal_frame(c2w: np.ndarray, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(right, forward, down) unit axes [N, 3] of each camera's heading in the anchor's level plane."""
+    down = anchor[:, :3, 1]
+    fwd = c2w[:, :3, 2] - (c2w[:, :3, 2] * down).sum(1, keepdims=True) * down
+    norm = np.linalg.norm(fwd, axis=1, keepdims=True)
+    fwd = np.where(norm > 1e-9, fwd / np.maximum(norm, 1e-12), anchor[:, :3, 2])
+    right = np.cross(down, fwd)
+    return right, fwd, down
+
+
+class Task:
+    """No reward, no termination: the free-roaming world."""
+
+    name = "free"
+
+    def extra_spaces(self, height: int, width: int) -> dict[str, spaces.Space]:
+        """Observation fields this task adds (empty: the observation stays as it is)."""
+        return {}
+
+    def allocate(self, lanes: int) -> None:
+        """Per-lane state for a batch of this many lanes."""
+
+    def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
+              result: StepResult) -> None:
+        """New episodes on these lanes: sample goals from each lane's RNG."""
+
+    def observe(self, core: SessionBatch, result: StepResult, lanes: np.ndarray) -> dict[str, np.ndarray]:
+        """This task's observation fields for the lanes, batched."""
+        return {}
+
+    def step(self, core: SessionBatch, result: StepResult, active: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(reward [N], terminated [N], extra info arrays) after a step of the active lanes."""
+        n = core.n
+        return np.zeros(n), np.zeros(n, bool), {}
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+
+FreeTask = Task

@@ -1,0 +1,77 @@
+"""Explore: reward the newly observed fraction of the world.
+
+The world is the reference point cloud merged on a voxel grid (voxel = 0.1 x scene scale).
+A voxel is observed when it projects inside the camera's image in front of it and is not
+hidden behind the rendered depth there. Reward = newly observed voxels / all voxels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..envs.core import SessionBatch, StepResult
+from ..geometry.camera import invert_pose
+from .base import Task
+
+__all__ = ["ExploreTask"]
+
+
+class ExploreTask(Task):
+    name = "explore"
+
+    def __init__(self, voxel: float = 0.1, depth_tolerance: float = 0.05) -> None:
+        if voxel <= 0:
+            raise ValueError(f"voxel must be > 0, got {voxel}")
+        self.voxel = voxel
+        self.tol = depth_tolerance
+        self.grids: dict[int, np.ndarray] = {}  # world id -> voxel centres [P, 3]
+        self.seen: list[np.ndarray] = []
+
+    def allocate(self, lanes: int) -> None:
+        self.seen = [np.zeros(0, bool) for _ in range(lanes)]
+
+    def _grid(self, core: SessionBatch, lane: int) -> np.ndarray:
+        world = core.worlds[lane]
+        if id(world) not in self.grids:
+            pts = core.obstacles[id(world)].points.numpy().astype(np.float64)
+            v = self.voxel * world.scale
+            keys = np.unique(np.floor(pts / v).astype(np.int64), axis=0)
+            self.grids[id(world)] = (keys + 0.5) * v
+        return self.grids[id(world)]
+
+    def _visible(self, core: SessionBatch, result: StepResult, lane: int) -> np.ndarray:
+        world = core.worlds[lane]
+        pts = self._grid(core, lane)
+        w2c = invert_pose(result.c2w[lane])
+        cam = pts @ w2c[:3, :3].T + w2c[:3, 3]
+        z = cam[:, 2]
+        front = z > 1e-6
+        uvw = cam @ world.K.T
+        u = np.round(uvw[:, 0] / np.where(front, z, 1)).astype(np.int64)
+        v = np.round(uvw[:, 1] / np.where(front, z, 1)).astype(np.int64)
+        inside = front & (u >= 0) & (u < world.width) & (v >= 0) & (v < world.height)
+        depth = result.view.depth[lane]
+        d = np.where(inside, depth[v.clip(0, world.height - 1), u.clip(0, world.width - 1)], 0)
+        slack = self.tol * world.scale + self.voxel * world.scale
+        return inside & (z <= d + slack)
+
+    def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
+              result: StepResult) -> None:
+        for lane in lanes:
+            self.seen[lane] = self._visible(core, result, int(lane))
+
+    def step(self, core: SessionBatch, result: StepResult, active: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        n = core.n
+        reward = np.zeros(n)
+        coverage = np.zeros(n)
+        for lane in np.flatnonzero(active):
+            vis = self._visible(core, result, int(lane))
+            new = vis & ~self.seen[lane]
+            reward[lane] = new.sum() / max(len(vis), 1)
+            self.seen[lane] |= vis
+        for lane in range(n):
+            coverage[lane] = self.seen[lane].mean() if len(self.seen[lane]) else 0.0
+        return reward, np.zeros(n, bool), {"explored": coverage}
+
+
