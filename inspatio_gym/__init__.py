@@ -10,6 +10,8 @@ from __future__ import annotations
 from .backends import Backend, View, WarpBackend, make_backend
 from .control import ControlConfig
 from .envs import SessionBatch, WorldEnv
+from .envs.multi_agent import MultiAgentWorldEnv, parallel_env
+from .envs.vector_env import WorldVectorEnv
 from .geometry import forward_warp, load_trajectory, trajectory_poses
 from .registration import register_envs
 from .scenes import ProceduralScene, make_scene
@@ -26,6 +28,9 @@ __all__ = [
     "View",
     "WarpBackend",
     "WorldEnv",
+    "WorldVectorEnv",
+    "MultiAgentWorldEnv",
+    "parallel_env",
     "array_world",
     "forward_warp",
     "load_trajectory",

@@ -65,7 +65,7 @@ def test_pointnav_goals_are_seeded_reachable_and_free():
     assert not np.array_equal(a["goal"], c["goal"])
     u = env.unwrapped
     core, task = u.core, u.episodes.task
-    obst = core.obstacles[id(u.world)]
+    obst = core.obstacles(0)
     for seed in range(10):
         env.reset(seed=seed)
         g = task.goal[0:1]

@@ -123,6 +123,17 @@ class StarBackend(Backend):
         self.warp = WarpBackend(neighbours=0, inpaint_rgb=False)
         self.sessions = None
 
+    def __getstate__(self) -> dict:
+        """A copy carries the generator's weights and its sessions; reference caches are rebuilt."""
+        state = self.__dict__.copy()
+        state["worlds"] = None
+        state["_shared"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.worlds = weakref.WeakKeyDictionary()
+
     def allocate(self, lanes: int) -> None:
         self.sessions = self.generator.new_sessions(lanes)
 

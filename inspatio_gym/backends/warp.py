@@ -51,6 +51,16 @@ class WarpBackend(Backend):
         self.inpaint_rgb = inpaint_rgb and inpaint != "none"
         self._tensors: "weakref.WeakKeyDictionary[ReferenceWorld, tuple]" = weakref.WeakKeyDictionary()
 
+    def __getstate__(self) -> dict:
+        """Copies (pickling, e.g. by SuperSuit) drop the per-world tensor views; bind rebuilds them."""
+        state = self.__dict__.copy()
+        state["_tensors"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._tensors = weakref.WeakKeyDictionary()
+
     def bind(self, world: ReferenceWorld) -> None:
         if world not in self._tensors:
             self._tensors[world] = (

@@ -56,7 +56,9 @@ class SessionBatch:
         control: ControlConfig,
         action_mode: str = "discrete",
         time_mode: str = "play",
+        separation: float = 0.0,
     ) -> None:
+        """separation: minimum distance between lanes (x scene scale), for agents sharing a world."""
         if time_mode not in TIME_MODES:
             raise ValueError(f"unknown time_mode {time_mode!r}; expected one of {TIME_MODES}")
         if not worlds:
@@ -71,9 +73,14 @@ class SessionBatch:
         self.action_mode = action_mode
         self.time_mode = time_mode
         self.rig = Rig(self.n, control)
-        self.obstacles = {id(w): Obstacles(w, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
-                          for w in worlds}
         self._groups = self._group_lanes()
+        self.separation = float(separation)
+        # per world group (lists, not dicts keyed by id(): ids change when an env is copied)
+        self.group_obstacles = [Obstacles(w, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
+                                for w, _ in self._groups]
+        self.lane_group = np.zeros(self.n, dtype=np.int64)
+        for g, (_, lanes_g) in enumerate(self._groups):
+            self.lane_group[lanes_g] = g
         backend.allocate(self.n)
         for w in {id(w): w for w in worlds}.values():
             backend.bind(w)
@@ -88,12 +95,18 @@ class SessionBatch:
             groups.setdefault(id(w), []).append(i)
         return [(self.worlds[v[0]], np.array(v)) for v in groups.values()]
 
+    def obstacles(self, lane: int) -> Obstacles:
+        """The collision cloud of the lane's world."""
+        return self.group_obstacles[int(self.lane_group[lane])]
+
     @property
     def frame(self) -> np.ndarray:
         return _frame_at(self.k, self.start, self.frames_total, self.time_mode)
 
-    def reset(self, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray) -> StepResult:
-        """Put lanes at the source pose of their start frame and observe."""
+    def reset(self, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray,
+              offsets: np.ndarray | None = None) -> StepResult:
+        """Put lanes at the source pose of their start frame (shifted by offsets [n, 3] in
+        that camera's frame, x scene scale) and observe."""
         lanes = np.asarray(lanes, dtype=np.int64)
         start_frames = np.asarray(start_frames, dtype=np.int64)
         for lane, f in zip(lanes, start_frames):
@@ -103,6 +116,8 @@ class SessionBatch:
         self.k[lanes] = 0
         anchors = np.stack([self.worlds[i].c2w[f] for i, f in zip(lanes, start_frames)])
         scales = np.array([self.worlds[i].scale for i in lanes])
+        if offsets is not None:
+            anchors[:, :3, 3] += np.einsum("nij,nj->ni", anchors[:, :3, :3], offsets) * scales[:, None]
         self.rig.reset(lanes, anchors, scales)
         seeds = np.asarray(seeds)
         for world, group in self._groups:
@@ -131,12 +146,32 @@ class SessionBatch:
         state, new_pos = self.rig.propose(cmd)
         collided = np.zeros(self.n, dtype=bool)
         leashed = np.zeros(self.n, dtype=bool)
-        for world, lanes in self._groups:
-            c, l = check_limits(self.obstacles[id(world)], self.control, world.scale, old_pos[lanes], new_pos[lanes])
+        for (world, lanes), obst in zip(self._groups, self.group_obstacles):
+            c, l = check_limits(obst, self.control, world.scale, old_pos[lanes], new_pos[lanes])
             collided[lanes], leashed[lanes] = c, l
+        if self.separation > 0:
+            collided |= self._crowded(old_pos, new_pos, ~(collided | leashed) & active)
         self.rig.apply(cmd, state, ~(collided | leashed) & active, active)
         self.k += active
         return self._observe(np.flatnonzero(active), collided, leashed)
+
+    def _crowded(self, old_pos: np.ndarray, new_pos: np.ndarray, moving: np.ndarray) -> np.ndarray:
+        """Lanes whose move would end within `separation` of another lane (same world),
+        whether that lane stays or moves too; such a move is blocked like a collision."""
+        target = np.where(moving[:, None], new_pos, old_pos)
+        blocked = np.zeros(self.n, bool)
+        for world, lanes in self._groups:
+            if len(lanes) < 2:
+                continue
+            lim = self.separation * world.scale
+            t = target[lanes]
+            d_new = np.linalg.norm(t[:, None] - t[None], axis=-1)
+            d_old = np.linalg.norm(t[:, None] - old_pos[lanes][None], axis=-1)
+            np.fill_diagonal(d_new, np.inf)
+            np.fill_diagonal(d_old, np.inf)
+            near = ((d_new < lim) | (d_old < lim)).any(axis=1)
+            blocked[lanes] = near & moving[lanes]
+        return blocked
 
     def step_to(self, c2w: np.ndarray) -> StepResult:
         """Advance every lane by one frame to explicit poses [N,4,4] (scripted trajectories).

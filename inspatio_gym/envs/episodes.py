@@ -66,11 +66,12 @@ class Episodes:
         info.update(extra)
         return info
 
-    def reset(self, lanes: np.ndarray, start: np.ndarray, rngs: list[np.random.Generator]) -> Transition:
+    def reset(self, lanes: np.ndarray, start: np.ndarray, rngs: list[np.random.Generator],
+              offsets: np.ndarray | None = None) -> Transition:
         """Reset lanes (seeded from their RNGs); observations of all lanes are returned,
         valid for the reset lanes."""
         seeds = np.array([int(rngs[i].integers(2**31 - 1)) for i in lanes], dtype=np.int64)
-        r = self.core.reset(lanes, start, seeds)
+        r = self.core.reset(lanes, start, seeds, offsets)
         self.task.reset(self.core, lanes, rngs, r)
         n = self.n
         _, _, extra = self.task.step(self.core, r, np.zeros(n, bool))  # info fields only, no reward

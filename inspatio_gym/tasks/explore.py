@@ -19,12 +19,15 @@ __all__ = ["ExploreTask"]
 class ExploreTask(Task):
     name = "explore"
 
-    def __init__(self, voxel: float = 0.1, depth_tolerance: float = 0.05) -> None:
+    def __init__(self, voxel: float = 0.1, depth_tolerance: float = 0.05, shared: bool = False) -> None:
+        """shared: one explored set for all lanes of a world (cooperative multi-agent Explore:
+        every lane gets the team's newly observed fraction)."""
         if voxel <= 0:
             raise ValueError(f"voxel must be > 0, got {voxel}")
         self.voxel = voxel
         self.tol = depth_tolerance
-        self.grids: dict[int, np.ndarray] = {}  # world id -> voxel centres [P, 3]
+        self.shared = shared
+        self.grids: dict[int, np.ndarray] = {}  # world group of the core -> voxel centres [P, 3]
         self.seen: list[np.ndarray] = []
 
     def allocate(self, lanes: int) -> None:
@@ -32,12 +35,13 @@ class ExploreTask(Task):
 
     def _grid(self, core: SessionBatch, lane: int) -> np.ndarray:
         world = core.worlds[lane]
-        if id(world) not in self.grids:
-            pts = core.obstacles[id(world)].points.numpy().astype(np.float64)
+        group = int(core.lane_group[lane])
+        if group not in self.grids:
+            pts = core.obstacles(lane).points.numpy().astype(np.float64)
             v = self.voxel * world.scale
             keys = np.unique(np.floor(pts / v).astype(np.int64), axis=0)
-            self.grids[id(world)] = (keys + 0.5) * v
-        return self.grids[id(world)]
+            self.grids[group] = (keys + 0.5) * v
+        return self.grids[group]
 
     def _visible(self, core: SessionBatch, result: StepResult, lane: int) -> np.ndarray:
         world = core.worlds[lane]
@@ -57,6 +61,13 @@ class ExploreTask(Task):
 
     def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
+        if self.shared:  # a new team episode: the union of what the reset lanes see
+            seen = np.zeros(len(self._grid(core, int(lanes[0]))), bool)
+            for lane in lanes:
+                seen |= self._visible(core, result, int(lane))
+            for lane in lanes:
+                self.seen[lane] = seen  # one array, shared
+            return
         for lane in lanes:
             self.seen[lane] = self._visible(core, result, int(lane))
 
@@ -65,11 +76,21 @@ class ExploreTask(Task):
         n = core.n
         reward = np.zeros(n)
         coverage = np.zeros(n)
-        for lane in np.flatnonzero(active):
-            vis = self._visible(core, result, int(lane))
-            new = vis & ~self.seen[lane]
-            reward[lane] = new.sum() / max(len(vis), 1)
-            self.seen[lane] |= vis
+        if self.shared and active.any():
+            lanes = np.flatnonzero(active)
+            seen = self.seen[lanes[0]]
+            vis = np.zeros_like(seen)
+            for lane in lanes:
+                vis |= self._visible(core, result, int(lane))
+            new = vis & ~seen
+            seen |= vis  # in place: every lane holds this array
+            reward[lanes] = new.sum() / max(len(seen), 1)
+        else:
+            for lane in np.flatnonzero(active):
+                vis = self._visible(core, result, int(lane))
+                new = vis & ~self.seen[lane]
+                reward[lane] = new.sum() / max(len(vis), 1)
+                self.seen[lane] |= vis
         for lane in range(n):
             coverage[lane] = self.seen[lane].mean() if len(self.seen[lane]) else 0.0
         return reward, np.zeros(n, bool), {"explored": coverage}

@@ -46,7 +46,7 @@ class PointNavTask(Task):
 
     def _sample(self, core: SessionBatch, lane: int, rng: np.random.Generator, tries: int = 64) -> np.ndarray:
         world = core.worlds[lane]
-        obst = core.obstacles[id(world)]
+        obst = core.obstacles(lane)
         s = world.scale
         anchor = core.rig.anchor[lane : lane + 1]
         start = core.rig.c2w(core.action_mode == "orbit")[lane : lane + 1, :3, 3]

@@ -1,0 +1,153 @@
+"""Several camera agents in one world: a PettingZoo ParallelEnv over the batched core.
+
+All agents share one world, one reference cache and one batched backend call per step.
+They start side by side at the source pose, keep a minimum distance from each other
+(a move that would come closer is blocked and reported as a collision), and by default
+explore cooperatively: every agent receives the team's newly observed fraction.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from ..control.actions import action_space
+from ..tasks import make_task
+from .episodes import Episodes, Transition
+from .observation import ObservationBuilder
+from .settings import WorldSettings
+
+try:  # PettingZoo is optional: the package works without it
+    from pettingzoo import ParallelEnv
+except ImportError:  # pragma: no cover
+    ParallelEnv = object  # type: ignore[misc,assignment]
+
+__all__ = ["MultiAgentWorldEnv", "parallel_env"]
+
+
+class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
+    """``num_agents`` cameras (``camera_0`` ...) in one world.
+
+    Takes WorldEnv's arguments (video/world, backend, action_mode, obs_mode, control
+    options ...) plus ``num_agents`` (2), ``separation`` (0.15 x scene scale),
+    ``max_cycles`` (300 steps, then truncation) and ``task`` ("explore" by default, shared
+    by the team; any task works per agent). The episode ends for all agents together.
+    """
+
+    metadata = {"name": "inspatio_multi_agent_v0", "render_modes": ["rgb_array"], "is_parallelizable": True,
+                "render_fps": 12}
+
+    def __init__(self, num_agents: int = 2, separation: float = 0.15, max_cycles: int = 300,
+                 render_mode: str | None = None, task: Any = "explore", task_options: dict | None = None,
+                 time_mode: str = "loop", **kwargs: Any) -> None:
+        if isinstance(num_agents, bool) or not isinstance(num_agents, (int, np.integer)) or num_agents < 1:
+            raise ValueError(f"num_agents must be a positive integer, got {num_agents!r}")
+        if not (isinstance(separation, (int, float)) and separation >= 0):
+            raise ValueError(f"separation must be a number >= 0, got {separation!r}")
+        if isinstance(max_cycles, bool) or not isinstance(max_cycles, (int, np.integer)) or max_cycles < 1:
+            raise ValueError(f"max_cycles must be a positive integer, got {max_cycles!r}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
+        if task == "explore" and not task_options:
+            task_options = {"shared": True}
+        self.settings = WorldSettings.from_kwargs(task=task, task_options=task_options, time_mode=time_mode,
+                                                  **kwargs)
+        n = int(num_agents)
+        self.possible_agents = [f"camera_{i}" for i in range(n)]
+        self.agents: list[str] = []
+        self.render_mode = render_mode
+        self.max_cycles = int(max_cycles)
+        self.separation = float(separation)
+        worlds = self.settings.load_worlds(1) * n  # one world object for every agent
+        self.world = worlds[0]
+        self.metadata = {**self.metadata, "render_fps": self.world.fps}
+        core = self.settings.make_core(worlds)
+        core.separation = self.separation
+        task_obj = make_task(self.settings.task_name, **(self.settings.task_options or {}))
+        self.episodes = Episodes(core, task_obj, self.settings.observations)
+        self._obs_space = self.episodes.space
+        self._act_space = action_space(self.settings.action_mode, self.settings.control.vertical)
+        self._rngs = [seeding.np_random(None)[0] for _ in range(n)]
+        self._cycles = 0
+        self._last: Transition | None = None
+
+    # -- PettingZoo API --------------------------------------------------------------------
+    def observation_space(self, agent: str) -> Any:
+        self._check_agent(agent)
+        return self._obs_space
+
+    def action_space(self, agent: str) -> Any:
+        self._check_agent(agent)
+        return self._act_space
+
+    def reset(self, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+        n = len(self.possible_agents)
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(f"reset options must be a dict, got {type(options).__name__}")
+        bad = sorted(set(options or {}) - {"start_frame"})
+        if bad:  # PettingZoo's conformance test passes arbitrary options: warn, do not fail
+            warnings.warn(f"ignoring unknown reset option(s) {bad}; known: ['start_frame']", stacklevel=2)
+        if seed is not None:
+            self._rngs = [seeding.np_random(int(seed) + i)[0] for i in range(n)]
+        start = int((options or {}).get("start_frame", 0))
+        # side by side along the start camera's x axis, `separation` x 1.5 apart
+        xs = (np.arange(n) - (n - 1) / 2) * 1.5 * self.separation
+        offsets = np.stack([xs, np.zeros(n), np.zeros(n)], 1)
+        tr = self.episodes.reset(np.arange(n), np.full(n, start), self._rngs, offsets)
+        self.agents = list(self.possible_agents)
+        self._cycles = 0
+        self._last = tr
+        return self._per_agent_obs(tr), {a: Episodes.lane_info(tr.info, i) for i, a in enumerate(self.agents)}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("step() called with no live agents: call reset() first")
+        missing = [a for a in self.agents if a not in actions]
+        unknown = [a for a in actions if a not in self.possible_agents]
+        if missing or unknown:
+            raise ValueError(f"actions must name every live agent: missing {missing}, unknown {unknown}")
+        acts = [actions[a] for a in self.possible_agents]
+        tr = self.episodes.step(acts)
+        self._cycles += 1
+        self._last = tr
+        out_of_time = self._cycles >= self.max_cycles
+        ended = bool(tr.terminated.any() or tr.truncated.any() or out_of_time)
+        obs = self._per_agent_obs(tr)
+        rewards = {a: float(tr.reward[i]) for i, a in enumerate(self.agents)}
+        terms = {a: bool(tr.terminated[i]) for i, a in enumerate(self.agents)}
+        truncs = {a: bool(ended and not tr.terminated[i]) for i, a in enumerate(self.agents)}
+        infos = {a: Episodes.lane_info(tr.info, i) for i, a in enumerate(self.agents)}
+        if ended:
+            self.agents = []
+        return obs, rewards, terms, truncs, infos
+
+    def render(self) -> np.ndarray | None:
+        """The agents' views side by side, [H, n W, 3]."""
+        if self.render_mode is None or self._last is None:
+            return None
+        return np.concatenate(list(self._last.result.view.rgb), axis=1)
+
+    def close(self) -> None:
+        pass
+
+    def state(self) -> np.ndarray:
+        """All agents' current views, [n, H, W, 3] (for centralised critics)."""
+        if self._last is None:
+            raise RuntimeError("state() called before reset()")
+        return self._last.result.view.rgb.copy()
+
+    # -- internals -------------------------------------------------------------------------
+    def _per_agent_obs(self, tr: Transition) -> dict[str, Any]:
+        return {a: ObservationBuilder.lane(tr.obs, i) for i, a in enumerate(self.possible_agents) if a in self.agents}
+
+    def _check_agent(self, agent: str) -> None:
+        if agent not in self.possible_agents:
+            raise ValueError(f"unknown agent {agent!r}; agents are {self.possible_agents}")
+
+
+def parallel_env(**kwargs: Any) -> MultiAgentWorldEnv:
+    """PettingZoo's convention: ``inspatio_gym.parallel_env(num_agents=3, video="clip.mp4")``."""
+    return MultiAgentWorldEnv(**kwargs)
