@@ -87,3 +87,21 @@ def test_example_scripted_rollout_runs(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert _frames_in(tmp_path / "rollout.mp4") == 48  # one frame per source frame of the default world
+
+
+@pytest.mark.parametrize("script,args,expect", [
+    ("vector_throughput.py", ["--envs", "1,2", "--seconds", "0.3"], "num_envs   2"),
+    ("train_ppo_pointnav.py", ["--timesteps", "256", "--num-envs", "2", "--eval-episodes", "1",
+                               "--world", "procedural:num_frames=8", "--max-steps", "10"], "ppo_success"),
+    ("multi_agent_explore.py", ["--agents", "2", "--timesteps", "64", "--episode", "8",
+                                "--world", "procedural:num_frames=8"], "explored_trained"),
+])
+def test_examples_run(tmp_path, script, args, expect):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / script
+    if script != "vector_throughput.py":
+        args = args + ["--out", str(tmp_path)]
+    proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert expect in proc.stdout
