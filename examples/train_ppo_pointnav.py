@@ -94,9 +94,12 @@ def main() -> None:
                "ppo_success": ppo_sr, "random_success": rnd_sr, "ppo_return": ppo_ret, "random_return": rnd_ret,
                "eval_episodes": args.eval_episodes, "num_envs": args.num_envs, "max_steps": args.max_steps}
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    _plot(out)
     print(json.dumps(results, indent=2))
-    print(f"wrote {out / 'results.json'} and {out / 'learning_curve.png'}")
+    print(f"wrote {out / 'results.json'}")
+    if _plot(out):
+        print(f"wrote {out / 'learning_curve.png'}")
+    else:
+        print("no learning-curve PNG: install matplotlib (pip install 'inspatio-gym[examples]')")
 
 
 def _has_rich() -> bool:
@@ -109,14 +112,14 @@ def _has_rich() -> bool:
         return False
 
 
-def _plot(out: Path) -> None:
-    """Episode return and success against timesteps from the VecMonitor log."""
+def _plot(out: Path) -> bool:
+    """Episode return against timesteps from the VecMonitor log; False if it cannot plot."""
     import csv
 
     rows = list(csv.DictReader(l for l in (out / "monitor.monitor.csv").read_text().splitlines()
                                if not l.startswith("#")))
     if not rows:
-        return
+        return False
     r = np.array([float(x["r"]) for x in rows])
     steps = np.cumsum([int(x["l"]) for x in rows])
     k = max(1, len(r) // 30)
@@ -127,7 +130,7 @@ def _plot(out: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        return
+        return False
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
     ax.plot(steps, r, ".", alpha=0.25, ms=3, label="episode return")
     ax.plot(steps[k - 1 :], smooth, lw=2, label=f"mean of {k}")
@@ -137,6 +140,7 @@ def _plot(out: Path) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "learning_curve.png")
+    return True
 
 
 if __name__ == "__main__":
