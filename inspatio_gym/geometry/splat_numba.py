@@ -1,27 +1,37 @@
 """Numba CPU kernel for the forward splat: same semantics as ``warp.forward_warp``.
 
-``forward_warp`` spends most of its time in torch op overhead and ``index_add_``; this
-module does the whole per-point work (projection, snapping, soft z-buffer weights,
-4-corner bilinear accumulation, primary/secondary selection and normalisation) in one
-compiled pass per batch item, parallel over the batch with ``prange`` (each item writes
-only its own output slices, so there are no races).
+``forward_warp`` spends most of its time in torch op overhead and ``index_add_``; here
+the whole per-point work (projection, snapping, soft z-buffer weights, 4-corner bilinear
+accumulation, primary/secondary selection and normalisation) runs compiled, one batch
+item at a time, in parallel over the batch with ``prange`` (each item writes only its own
+output slices: no races). A batch of one runs without the thread pool.
 
-The float32 arithmetic follows the torch reference step by step (same operation order,
-same validity and ``weight > 0`` rules, no fused multiply-add: ``fastmath=False``), so the
-mask agrees exactly and values agree to float rounding (the summation order of the
-scatter differs from ``index_add_``).
+The float32 arithmetic follows the torch reference operation by operation, so the mask
+agrees exactly and values to float rounding:
 
-Only the small per-(batch, frame) 3x3 matrices are computed outside the kernel, in
-float64 numpy, exactly as the reference does before casting them to float32.
+* ``pix @ M^T`` is evaluated left to right without FMA, as torch's CPU matmul does, and
+  ``addcmul(t, ., d)`` as one fused multiply-add, as torch's vectorised CPU kernel does
+  (an explicit ``llvm.fma``; everything else is compiled with ``fastmath=False``). This
+  matters: one ulp in a position moves a bilinear weight next to the 1e-3 snapping
+  threshold by up to ~1e-3 relative.
+* exp and log1p are evaluated in float64 and rounded once (torch uses SLEEF; the two
+  agree on >99% of inputs and differ by one ulp otherwise).
+* same validity rules (finite depth > 0, z > 1e-6), snapping, clamps of min/max log z,
+  ``reciprocal(max) * -alpha``, and only weights > 0 are accumulated.
 
-Compiled functions are cached on disk (``cache=True``): the first call in a fresh
-environment compiles for a few seconds; later processes load the cache. ``warmup()``
-triggers that up front.
+What differs is the summation order of the scatter (index_add_), hence ~1e-7 relative
+differences, larger (~1e-5) where all weights of a pixel are float32 denormals.
+
+Only the per-(batch, frame) 3x3 matrices are computed outside the kernels, in float64
+numpy like the reference. Kernels are cached on disk (``cache=True``): the first call
+in a fresh environment compiles (seconds, see ``warmup()``); later processes load the
+cache (~0.3 s).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +59,13 @@ _ZMIN = np.float32(1e-6)  # points need z > _ZMIN in the target camera
 _BIG = np.float32(1e30)  # clamp of the per-item min log z (no valid point)
 _MAXLO = np.float32(1e-6)  # clamp of the per-item max log z
 _U8 = np.float32(255.0)
+# float64 constants of the exp / log1p evaluations
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e00
+_SQRT2 = 1.4142135623730951
+_C = tuple(1.0 / math.factorial(i) for i in range(12))  # exp Taylor coefficients
+_R = tuple(1.0 / i if i % 2 else 0.0 for i in range(18))  # atanh series coefficients
 
 
 def available() -> bool:
@@ -68,47 +85,117 @@ if _HAVE_NUMBA:
 
         return sig, codegen
 
-    @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-    def _log1p32(x):
-        """float32 log1p, correctly rounded (nearest to torch's vectorised Sleef log1p)."""
-        return np.float32(math.log1p(np.float64(x)))
+    @_intrinsic
+    def _f64_bits(typingctx, x):
+        """Bit pattern of a float64 as int64."""
+        sig = _nbtypes.int64(_nbtypes.float64)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(_nbtypes.int64))
+
+        return sig, codegen
+
+    @_intrinsic
+    def _bits_f64(typingctx, x):
+        """float64 with the given int64 bit pattern."""
+        sig = _nbtypes.float64(_nbtypes.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(_nbtypes.float64))
+
+        return sig, codegen
+
+    # float32 exp and log1p evaluated in float64 (error ~1e-15, far below float32 rounding),
+    # then rounded once: the correctly rounded float32 result, which is what torch's SLEEF
+    # u10 kernels return in >99% of cases. Branch-free so that loops over them vectorise
+    # (libm's log1p costs ~9 ns a call and blocks vectorisation).
+
+    @njit(inline="always", fastmath=False, error_model="numpy")
+    def _exp32(x32):
+        """exp of a float32, as float32; 0 below about -103.97 (float32 underflow)."""
+        x = np.float64(x32)
+        x = -120.0 if x < -120.0 else x  # selects (not min/max): NaN stays NaN, loops vectorise
+        x = 100.0 if x > 100.0 else x
+        k = math.floor(x * _INV_LN2 + 0.5)
+        r = (x - k * _LN2_HI) - k * _LN2_LO  # |r| <= ln2 / 2; NaN for NaN
+        k = k if k == k else 0.0  # keep NaN out of the float -> int conversion
+        p = 1.0 + r * (1.0 + r * (_C[2] + r * (_C[3] + r * (_C[4] + r * (_C[5] + r * (
+            _C[6] + r * (_C[7] + r * (_C[8] + r * (_C[9] + r * (_C[10] + r * _C[11]))))))))))  # fmt: skip
+        return np.float32(p * _bits_f64((np.int64(k) + 1023) << 52))
+
+    @njit(inline="always", fastmath=False, error_model="numpy")
+    def _log1p32(y32):
+        """log1p of a float32 >= 0, as float32 (other inputs: unspecified, no trap)."""
+        y = np.float64(y32)
+        x = 1.0 + y
+        bits = _f64_bits(x)
+        e = np.float64((bits >> 52) - 1023)
+        m = _bits_f64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)  # x = m 2^e, m in [1, 2)
+        big = m > _SQRT2
+        m = m * 0.5 if big else m
+        e = e + 1.0 if big else e
+        f = (m - 1.0) / (m + 1.0)  # log m = 2 atanh f, |f| <= 0.172
+        f2 = f * f
+        q = 1.0 + f2 * (_R[3] + f2 * (_R[5] + f2 * (_R[7] + f2 * (_R[9] + f2 * (
+            _R[11] + f2 * (_R[13] + f2 * (_R[15] + f2 * _R[17])))))))  # fmt: skip
+        lg = e * _LN2_HI + (e * _LN2_LO + 2.0 * f * q)
+        lg = lg - ((x - 1.0) - y) / x  # rounding error of 1 + y (first order)
+        return np.float32(lg) if y32 < np.float32(np.inf) else y32
 
     @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-    def _exp32(x):
-        """float32 exp, correctly rounded (nearest to torch's vectorised Sleef exp)."""
-        return np.float32(math.exp(np.float64(x)))
+    def _project(depth, M, T, du, b, U, V, Z, LZ):
+        """Target-camera positions of one batch item's points (branch-free, vectorised).
 
-    @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-    def _logz_pass(depth, M, T, du, b, logz):
-        """Log-depths of one batch item's points in the target camera; NaN marks invalid.
-
-        Returns (min, max) of log1p(z / du) over the item's valid points (inf, 0 if none).
+        U, V: snapped pixel positions; Z: depth in the target camera; LZ: log1p(Z / du), or
+        NaN for an invalid point (depth <= 0 or not finite, or Z <= 1e-6). Returns the
+        (min, max) of LZ over the valid points ((inf, 0) when there is none).
         """
         F, H, W = depth.shape[1], depth.shape[2], depth.shape[3]
-        mn = np.float32(np.inf)
-        mx = _F0
         nan = np.float32(np.nan)
+        inf = np.float32(np.inf)
+        half = np.float32(0.5)
         for f in range(F):
-            m20 = M[b, f, 2, 0]
-            m21 = M[b, f, 2, 1]
-            m22 = M[b, f, 2, 2]
-            t2 = T[b, f, 2]
+            m00, m01, m02 = M[b, f, 0, 0], M[b, f, 0, 1], M[b, f, 0, 2]
+            m10, m11, m12 = M[b, f, 1, 0], M[b, f, 1, 1], M[b, f, 1, 2]
+            m20, m21, m22 = M[b, f, 2, 0], M[b, f, 2, 1], M[b, f, 2, 2]
+            t0, t1, t2 = T[b, f, 0], T[b, f, 1], T[b, f, 2]
             for y in range(H):
                 fy = np.float32(y)
+                row = depth[b, f, y]
+                ur, vr, zr, lr = U[f, y], V[f, y], Z[f, y], LZ[f, y]
                 for x in range(W):
-                    d = depth[b, f, y, x]
+                    d = row[x]
                     fx = np.float32(x)
-                    z = _fma((fx * m20 + fy * m21) + m22, d, t2)  # as pz in _splat_item
-                    # valid = finite depth > 0 and z > 1e-6 (NaN fails every comparison)
-                    if d > _F0 and d < np.float32(np.inf) and z > _ZMIN:
-                        lz = _log1p32(z / du)
-                        logz[f, y, x] = lz
-                        if lz > mx:
-                            mx = lz
-                        if lz < mn:
-                            mn = lz
-                    else:
-                        logz[f, y, x] = nan
+                    # pts = addcmul(t, pix @ M^T, d): matmul row left to right, then one fma
+                    px = _fma((fx * m00 + fy * m01) + m02, d, t0)
+                    py = _fma((fx * m10 + fy * m11) + m12, d, t1)
+                    pz = _fma((fx * m20 + fy * m21) + m22, d, t2)
+                    z_ok = pz > _ZMIN
+                    ok = (d > _F0) & (d < inf) & z_ok  # NaN fails every comparison
+                    iz = _F1 / (pz if z_ok else _F1)
+                    u = px * iz
+                    v = py * iz
+                    # snap to a pixel centre within 1e-3 (the rounding mode of r is
+                    # irrelevant: a half-integer is never within 1e-3 of an integer)
+                    r = np.floor(u + half)
+                    u = r if abs(u - r) < _SNAP else u
+                    r = np.floor(v + half)
+                    v = r if abs(v - r) < _SNAP else v
+                    ur[x] = u
+                    vr[x] = v
+                    zr[x] = pz
+                    lz = _log1p32(pz / du)
+                    lr[x] = lz if ok else nan
+        mn = inf
+        mx = _F0
+        for f in range(F):
+            for y in range(H):
+                for x in range(W):
+                    lz = LZ[f, y, x]
+                    if lz > mx:
+                        mx = lz
+                    if lz < mn:
+                        mn = lz
         return mn, mx
 
     @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -116,56 +203,53 @@ if _HAVE_NUMBA:
         """Splat all frames of batch item b and normalise into its output slices."""
         F, H, W, C = rgb.shape[1], rgb.shape[2], rgb.shape[3], rgb.shape[4]
         Ho, Wo = out_depth.shape[1], out_depth.shape[2]
-        logz = np.empty((F, H, W), np.float32)
-        mn, mx = _logz_pass(depth, M, T, du, b, logz)
+        U = np.empty((F, H, W), np.float32)
+        V = np.empty((F, H, W), np.float32)
+        Z = np.empty((F, H, W), np.float32)
+        ZW = np.empty((F, H, W), np.float32)
+        mn, mx = _project(depth, M, T, du, b, U, V, Z, ZW)
         # as in the reference: min clamped to 1e30, scale = reciprocal(max.clamp_min(1e-6)) * -alpha
         if mn > _BIG:
             mn = _BIG
         if mx < _MAXLO:
             mx = _MAXLO
         s = (_F1 / mx) * neg_alpha
-        acc = np.zeros((2, Ho, Wo, C + 2), np.float32)  # [primary | secondary, ..., rgb z 1]
+        # soft z-buffer weights from the log-depths, in place (NaN stays NaN: invalid)
+        zws = ZW.reshape(F * H * W)
+        for i in range(F * H * W):
+            zws[i] = _exp32((zws[i] - mn) * s)
+        acc = np.zeros((2, Ho, Wo, C + 2), np.float32)  # [primary | secondary, y, x, (rgb, z, 1)]
+        vals = np.empty(C + 2, np.float32)
+        vals[C + 1] = _F1
         fWo = np.float32(Wo - 1)
         fHo = np.float32(Ho - 1)
         for f in range(F):
             g = 0 if f == 0 else 1
-            m00, m01, m02 = M[b, f, 0, 0], M[b, f, 0, 1], M[b, f, 0, 2]
-            m10, m11, m12 = M[b, f, 1, 0], M[b, f, 1, 1], M[b, f, 1, 2]
-            m20, m21, m22 = M[b, f, 2, 0], M[b, f, 2, 1], M[b, f, 2, 2]
-            t0, t1, t2 = T[b, f, 0], T[b, f, 1], T[b, f, 2]
             for y in range(H):
-                fy = np.float32(y)
                 for x in range(W):
-                    lz = logz[f, y, x]
-                    if lz != lz:  # invalid point
-                        continue
-                    d = depth[b, f, y, x]
-                    fx = np.float32(x)
-                    # pts = addcmul(t, pix @ M^T, d): matmul row left to right, then one fma
-                    px = _fma((fx * m00 + fy * m01) + m02, d, t0)
-                    py = _fma((fx * m10 + fy * m11) + m12, d, t1)
-                    pz = _fma((fx * m20 + fy * m21) + m22, d, t2)
-                    iz = _F1 / pz
-                    u = px * iz
-                    v = py * iz
-                    # snap to a pixel centre within 1e-3 (rounding mode is irrelevant:
-                    # a half-integer is never within 1e-3 of an integer)
-                    r = np.floor(u + np.float32(0.5))
-                    if abs(u - r) < _SNAP:
-                        u = r
-                    r = np.floor(v + np.float32(0.5))
-                    if abs(v - r) < _SNAP:
-                        v = r
+                    zw = ZW[f, y, x]
+                    u = U[f, y, x]
+                    v = V[f, y, x]
                     bu = np.floor(u)
                     bv = np.floor(v)
-                    # some corner inside the image (the negated form also rejects NaN)
-                    if not (bu >= np.float32(-1.0) and bu <= fWo and bv >= np.float32(-1.0) and bv <= fHo):
+                    # valid, and some corner inside the image (negated: NaN is rejected)
+                    if not (zw == zw and bu >= np.float32(-1.0) and bu <= fWo and bv >= np.float32(-1.0) and bv <= fHo):
                         continue
                     fu = u - bu
                     fv = v - bv
                     x0 = int(bu)
                     y0 = int(bv)
-                    zw = _exp32((lz - mn) * s)
+                    zz = Z[f, y, x]
+                    if C == 3:  # the common case, with the values in registers
+                        c0 = np.float32(rgb[b, f, y, x, 0])
+                        c1 = np.float32(rgb[b, f, y, x, 1])
+                        c2 = np.float32(rgb[b, f, y, x, 2])
+                        if u8:
+                            c0, c1, c2 = c0 / _U8, c1 / _U8, c2 / _U8
+                    else:
+                        for c in range(C):
+                            vals[c] = np.float32(rgb[b, f, y, x, c]) / _U8 if u8 else np.float32(rgb[b, f, y, x, c])
+                        vals[C] = zz
                     for cy in range(2):
                         yy = y0 + cy
                         if yy < 0 or yy >= Ho:
@@ -175,17 +259,18 @@ if _HAVE_NUMBA:
                             xx = x0 + cx
                             if xx < 0 or xx >= Wo:
                                 continue
-                            wx = fu if cx == 1 else _F1 - fu
-                            w = (wy * wx) * zw
-                            if not (w > _F0):
+                            w = (wy * (fu if cx == 1 else _F1 - fu)) * zw
+                            if not (w > _F0):  # as the reference: zero (underflowed) weights add nothing
                                 continue
-                            for c in range(C):
-                                val = np.float32(rgb[b, f, y, x, c])
-                                if u8:
-                                    val = val / _U8
-                                acc[g, yy, xx, c] += val * w
-                            acc[g, yy, xx, C] += pz * w
-                            acc[g, yy, xx, C + 1] += w
+                            if C == 3:
+                                acc[g, yy, xx, 0] += c0 * w
+                                acc[g, yy, xx, 1] += c1 * w
+                                acc[g, yy, xx, 2] += c2 * w
+                                acc[g, yy, xx, 3] += zz * w
+                                acc[g, yy, xx, 4] += w
+                            else:
+                                for c in range(C + 2):
+                                    acc[g, yy, xx, c] += vals[c] * w
         # primary where it has weight, else secondary; average by weight
         for yy in range(Ho):
             for xx in range(Wo):
@@ -201,8 +286,47 @@ if _HAVE_NUMBA:
 
     @njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
     def _splat_batch(rgb, u8, depth, M, T, neg_alpha, du, out_rgb, out_depth, out_mask, out_w):
-        for b in prange(rgb.shape[0]):
+        for b in prange(rgb.shape[0]):  # items write disjoint output slices: no races
             _splat_item(rgb, u8, depth, M, T, neg_alpha, du, b, out_rgb, out_depth, out_mask, out_w)
+
+    @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+    def _splat_serial(rgb, u8, depth, M, T, neg_alpha, du, out_rgb, out_depth, out_mask, out_w):
+        for b in range(rgb.shape[0]):  # one item (no pool wake-up), or the pool is busy
+            _splat_item(rgb, u8, depth, M, T, neg_alpha, du, b, out_rgb, out_depth, out_mask, out_w)
+
+
+def _prefer_workqueue() -> None:
+    """Run prange on numba's own 'workqueue' threads unless the user picked a layer.
+
+    numba's default order picks 'omp' when a system GNU OpenMP runtime is found: a second
+    libgomp next to torch's, and GNU OpenMP is not fork-safe (numba terminates a forked
+    child that launches a parallel kernel after the parent did, e.g. a fork-based
+    vector env), and its spinning pool paid a full scheduler slice (~8 ms a call) on a
+    loaded 2-core machine where workqueue took 0.15 ms. workqueue is fork-safe; it aborts
+    on *concurrent* launches from several threads, which forward_warp_numba prevents with
+    a lock (a thread finding it taken runs the serial kernel). Set NUMBA_THREADING_LAYER (e.g. =omp, ~0.5-1 ms
+    faster per 16x5 call when interleaved with torch ops on an idle machine) to override.
+    Runs at import; without effect once numba's threads were started (e.g. by
+    numba.set_num_threads).
+    """
+    import os
+
+    import numba
+    from numba.np.ufunc import parallel as _parallel
+
+    if (
+        "NUMBA_THREADING_LAYER" not in os.environ
+        and str(numba.config.THREADING_LAYER).lower() == "default"
+        and not getattr(_parallel, "_is_initialized", True)
+    ):
+        numba.config.THREADING_LAYER = "workqueue"
+
+
+if _HAVE_NUMBA:
+    _prefer_workqueue()
+
+
+_PARALLEL_LOCK = threading.Lock()
 
 
 def _as_batched(x: torch.Tensor, dims: int) -> torch.Tensor:
@@ -241,7 +365,7 @@ def forward_warp_numba(
     [B, F, 4, 4], tgt_c2w [B, 4, 4]. Outputs are new CPU tensors. Tensors on another device
     go to the torch implementation.
     """
-    from .warp import WarpResult, forward_warp
+    from .warp import WarpResult, forward_warp_torch as forward_warp
 
     if not _HAVE_NUMBA:
         raise RuntimeError("numba is not installed: use forward_warp or pip install numba")
@@ -284,23 +408,36 @@ def forward_warp_numba(
     out_depth = torch.empty((B, Ho, Wo), dtype=torch.float32)
     out_mask = torch.empty((B, Ho, Wo), dtype=torch.bool)
     out_w = torch.empty((B, Ho, Wo), dtype=torch.float32)
-    _splat_batch(
-        rgb_np, u8, depth_np, np.ascontiguousarray(M), T,
-        np.float32(-float(alpha)), np.float32(depth_unit),
+    args = (
+        rgb_np, u8, depth_np, np.ascontiguousarray(M), T, np.float32(-float(alpha)), np.float32(depth_unit),
         out_rgb.numpy(), out_depth.numpy(), out_mask.numpy(), out_w.numpy(),
     )  # fmt: skip
+    # One parallel launch at a time (numba's workqueue layer aborts on concurrent launches);
+    # a caller that finds the pool busy runs on its own thread (the serial kernel is nogil).
+    if B > 1 and _PARALLEL_LOCK.acquire(blocking=False):
+        try:
+            _splat_batch(*args)
+        finally:
+            _PARALLEL_LOCK.release()
+    else:
+        _splat_serial(*args)
     return WarpResult(rgb=out_rgb, depth=out_depth, mask=out_mask, weight=out_w)
 
 
 def warmup(uint8: bool = False) -> float:
-    """Compile (or load from the on-disk cache) the kernel; returns the seconds it took."""
+    """Compile (or load from numba's on-disk cache) both kernels, the single-item one and
+    the parallel batch one, for float32 rgb (and uint8 rgb with uint8=True).
+
+    Returns the seconds it took: a few seconds on a fresh install, ~0.3 s from the cache.
+    """
     import time
 
     if not _HAVE_NUMBA:
         return 0.0
     t0 = time.perf_counter()
-    rgb = torch.zeros(1, 1, 4, 4, 3, dtype=torch.uint8 if uint8 else torch.float32)
-    eye = torch.eye(4, dtype=torch.float64)
     K = torch.tensor([[4.0, 0.0, 1.5], [0.0, 4.0, 1.5], [0.0, 0.0, 1.0]], dtype=torch.float64)
-    forward_warp_numba(rgb, torch.ones(1, 1, 4, 4), K, eye[None, None], eye[None])
+    for B in (1, 2):
+        eye = torch.eye(4, dtype=torch.float64).expand(B, 1, 4, 4)
+        for dt in (torch.float32, torch.uint8) if uint8 else (torch.float32,):
+            forward_warp_numba(torch.zeros(B, 1, 4, 4, 3, dtype=dt), torch.ones(B, 1, 4, 4), K, eye, eye[:, 0])
     return time.perf_counter() - t0

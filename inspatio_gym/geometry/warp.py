@@ -9,13 +9,14 @@ scatter: no per-pixel Python loops.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
 
 from .camera import invert_pose, pixel_grid
 
-__all__ = ["WarpResult", "forward_warp"]
+__all__ = ["WarpResult", "forward_warp", "forward_warp_torch"]
 
 
 @dataclass
@@ -45,6 +46,36 @@ def _as_batched(x: torch.Tensor, dims: int) -> torch.Tensor:
 
 
 def forward_warp(
+    rgb: torch.Tensor,
+    depth: torch.Tensor,
+    K: torch.Tensor,
+    src_c2w: torch.Tensor,
+    tgt_c2w: torch.Tensor,
+    alpha: float = 50.0,
+    out_size: tuple[int, int] | None = None,
+    K_tgt: torch.Tensor | None = None,
+    depth_unit: float = 1.0,
+) -> WarpResult:
+    """Splat source frames into target cameras (see forward_warp_torch for the semantics).
+
+    On the CPU with numba installed this runs the compiled kernel of splat_numba (about
+    10-20x faster at 16 lanes, same results to 1e-5 and the same mask); elsewhere the torch
+    implementation, which also serves as its reference.
+    """
+    if rgb.device.type == "cpu" and not _TORCH_ONLY:
+        from . import splat_numba
+
+        if splat_numba.available():
+            return splat_numba.forward_warp_numba(rgb, depth, K, src_c2w, tgt_c2w, alpha, out_size, K_tgt,
+                                                  depth_unit)
+    return forward_warp_torch(rgb, depth, K, src_c2w, tgt_c2w, alpha, out_size, K_tgt, depth_unit)
+
+
+#: INSPATIO_GYM_TORCH_WARP=1 forces the torch implementation (for comparisons and debugging).
+_TORCH_ONLY = os.environ.get("INSPATIO_GYM_TORCH_WARP", "") == "1"
+
+
+def forward_warp_torch(
     rgb: torch.Tensor,
     depth: torch.Tensor,
     K: torch.Tensor,
