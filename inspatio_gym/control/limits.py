@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 
 from ..geometry.camera import unproject
 from ..world.reference import ReferenceWorld
@@ -84,15 +85,17 @@ class Obstacles:
         ijk = torch.stack([(keys >> 42) & 0x1FFFFF, (keys >> 21) & 0x1FFFFF, keys & 0x1FFFFF], -1) - (1 << 20)
         self.points = ((ijk.to(torch.float64) + 0.5) * self.voxel).to(torch.float32).contiguous()  # [P, 3]
         self.path = world.c2w[:, :3, 3].copy()  # source camera positions [T, 3]
+        self._tree = cKDTree(self.points.numpy().astype(np.float64)) if len(self.points) else None
 
     def _keys(self, pts: torch.Tensor) -> torch.Tensor:
         ijk = torch.floor(pts / self.voxel).to(torch.int64).clamp(-(1 << 20), (1 << 20) - 1) + (1 << 20)
         return (ijk[:, 0] << 42) | (ijk[:, 1] << 21) | ijk[:, 2]
 
     def clearance(self, positions: np.ndarray) -> np.ndarray:
-        """Distance from each position [N, 3] to the nearest reference point."""
-        q = torch.from_numpy(np.ascontiguousarray(positions, dtype=np.float32))
-        return torch.cdist(q, self.points).amin(dim=1).to(torch.float64).numpy()
+        """Distance from each position [N, 3] to the nearest reference point (exact, k-d tree)."""
+        if self._tree is None:
+            return np.full(len(positions), np.inf)
+        return self._tree.query(np.asarray(positions, dtype=np.float64).reshape(-1, 3))[0]
 
     def path_distance(self, positions: np.ndarray) -> np.ndarray:
         """Distance from each position [N, 3] to the nearest source camera position."""
