@@ -93,3 +93,26 @@ def test_trains_through_supersuit_into_sb3():
         before = [p.detach().clone() for p in model.policy.parameters()]
         model.learn(total_timesteps=32)
     assert any(not np.allclose(a.numpy(), b.detach().numpy()) for a, b in zip(before, model.policy.parameters()))
+
+
+def test_a_still_agent_is_not_blocked_and_spawns_must_fit():
+    env = _env(num_agents=2, separation=0.2)
+    env.reset(seed=0)
+    for _ in range(20):
+        _, _, _, _, infos = env.step({"camera_0": 4, "camera_1": 0})
+        assert not infos["camera_1"]["collided"]  # a noop never collides
+    with pytest.raises(ValueError, match="do not fit"):
+        _env(num_agents=12, separation=0.3).reset(seed=0)
+
+
+def test_shared_explore_restarts_with_each_episode_and_pays_the_union():
+    env = _env(num_agents=2, task_options={"voxel": 0.15})
+    assert env.episodes.task.shared  # options do not switch cooperation off
+    env.reset(seed=0)
+    task, core = env.episodes.task, env.episodes.core
+    seen0 = task.team[0].copy()
+    obs, rewards, *_ , infos = env.step({"camera_0": 5, "camera_1": 6})
+    vis = task._visible(core, env._last.result, 0) | task._visible(core, env._last.result, 1)
+    assert rewards["camera_0"] == pytest.approx((vis & ~seen0).sum() / len(seen0))
+    env.reset(seed=0)
+    np.testing.assert_array_equal(task.team[0], seen0)  # a new episode starts from what the team sees

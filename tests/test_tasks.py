@@ -130,3 +130,15 @@ def test_vector_pointnav_lanes_match_single_envs():
         for s, v in zip(single, vec):
             np.testing.assert_array_equal(s["goal"], v["goal"][lane])
             np.testing.assert_array_equal(s["rgb"], v["rgb"][lane])
+
+
+def test_a_task_instance_is_not_shared_between_envs():
+    from inspatio_gym.tasks import PointNavTask
+
+    task = PointNavTask()
+    a = gym.make("InspatioWorld-v0", world=WORLD, task=task)
+    b = gym.make("InspatioWorld-v0", world=WORLD, task=task)
+    oa, _ = a.reset(seed=1)
+    b.reset(seed=2)
+    o2, *_ = a.step(0)
+    np.testing.assert_allclose(o2["goal"][0], oa["goal"][0], atol=1e-6)  # b's reset did not move a's goal

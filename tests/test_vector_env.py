@@ -131,3 +131,56 @@ def test_star_backend_lanes_match_single_envs():
             for t, (s, v) in enumerate(zip(single, outs)):
                 # batched matmuls may round differently from batch-of-one ones: allow 1 grey level
                 assert np.abs(s.astype(int) - v[lane].astype(int)).max() <= 1, (lane, t)
+
+
+def test_partial_reset_keeps_other_lanes_views_and_masks_infos():
+    venv = WorldVectorEnv(num_envs=3, world=WORLD, render_mode="rgb_array")
+    venv.reset(seed=0)
+    obs, *_ = venv.step(np.array([1, 1, 1]))
+    before = venv.render()
+    o2, info = venv.reset(options={"reset_mask": np.array([False, True, False])})
+    assert info["_coverage"].tolist() == [False, True, False] and info["_pose"].tolist() == [False, True, False]
+    img = venv.render()
+    np.testing.assert_array_equal(img[0], before[0])  # untouched lanes keep their view
+    np.testing.assert_array_equal(img[1], o2[1])
+    assert img[2].mean() > 1
+
+
+def _oracle(obs_goal: np.ndarray) -> int:
+    heading = np.arctan2(obs_goal[2], obs_goal[1])
+    return 6 if heading > np.radians(4) else 5 if heading < -np.radians(4) else 1
+
+
+@pytest.mark.parametrize("mode", ["next_step", "same_step"])
+def test_pointnav_lanes_equal_single_envs_in_every_field(mode):
+    """Staggered ends (oracle lanes succeed, a random lane hits the time limit), rewards,
+    terminations, truncations and infos all equal the single envs'."""
+    import inspatio_gym  # noqa: F401
+
+    n, T, limit = 3, 40, 25
+    venv = gym.make_vec("InspatioPointNav-v0", num_envs=n, world=WORLD, max_episode_steps=limit, autoreset_mode=mode)
+    obs, _ = venv.reset(seed=20)
+    singles = [gym.make("InspatioPointNav-v0", world=WORLD, max_episode_steps=limit) for _ in range(n)]
+    s_obs = [e.reset(seed=20 + i)[0] for i, e in enumerate(singles)]
+    rng = np.random.default_rng(1)
+    pending = [False] * n
+    ends = 0
+    for t in range(T):
+        acts = np.array([_oracle(obs["goal"][i]) if i < 2 else int(rng.integers(9)) for i in range(n)])
+        obs, rew, term, trunc, info = venv.step(acts)
+        for i, env in enumerate(singles):
+            if mode == "next_step" and pending[i]:
+                o, _ = env.reset()
+                r, te, tr = 0.0, False, False
+            else:
+                o, r, te, tr, inf = env.step(int(acts[i]))
+                if (te or tr) and mode == "same_step":
+                    np.testing.assert_array_equal(info["final_obs"][i]["goal"], o["goal"])
+                    assert info["final_info"][i]["success"] == inf["success"]
+                    o, _ = env.reset()
+            assert (rew[i], term[i], trunc[i]) == (pytest.approx(r), te, tr), (mode, t, i)
+            np.testing.assert_array_equal(obs["goal"][i], o["goal"])
+            np.testing.assert_array_equal(obs["rgb"][i], o["rgb"])
+            pending[i] = te or tr
+            ends += int(te or tr)
+    assert ends >= 3

@@ -158,6 +158,7 @@ class SessionBatch:
     def _crowded(self, old_pos: np.ndarray, new_pos: np.ndarray, moving: np.ndarray) -> np.ndarray:
         """Lanes whose move would end within `separation` of another lane (same world),
         whether that lane stays or moves too; such a move is blocked like a collision."""
+        moving = moving & (np.linalg.norm(new_pos - old_pos, axis=1) > 0)  # turning in place never crowds
         target = np.where(moving[:, None], new_pos, old_pos)
         blocked = np.zeros(self.n, bool)
         for world, lanes in self._groups:

@@ -8,6 +8,7 @@ explore cooperatively: every agent receives the team's newly observed fraction.
 
 from __future__ import annotations
 
+import copy
 import warnings
 from typing import Any
 
@@ -51,8 +52,8 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
             raise ValueError(f"max_cycles must be a positive integer, got {max_cycles!r}")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
-        if task == "explore" and not task_options:
-            task_options = {"shared": True}
+        if task == "explore":
+            task_options = {"shared": True, **(task_options or {})}
         self.settings = WorldSettings.from_kwargs(task=task, task_options=task_options, time_mode=time_mode,
                                                   **kwargs)
         n = int(num_agents)
@@ -66,7 +67,7 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         self.metadata = {**self.metadata, "render_fps": self.world.fps}
         core = self.settings.make_core(worlds)
         core.separation = self.separation
-        task_obj = make_task(self.settings.task_name, **(self.settings.task_options or {}))
+        task_obj = copy.deepcopy(make_task(self.settings.task_name, **(self.settings.task_options or {})))
         self.episodes = Episodes(core, task_obj, self.settings.observations)
         self._obs_space = self.episodes.space
         self._act_space = action_space(self.settings.action_mode, self.settings.control.vertical)
@@ -93,9 +94,7 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         if seed is not None:
             self._rngs = [seeding.np_random(int(seed) + i)[0] for i in range(n)]
         start = int((options or {}).get("start_frame", 0))
-        # side by side along the start camera's x axis, `separation` x 1.5 apart
-        xs = (np.arange(n) - (n - 1) / 2) * 1.5 * self.separation
-        offsets = np.stack([xs, np.zeros(n), np.zeros(n)], 1)
+        offsets = self._spawn_offsets(start)
         tr = self.episodes.reset(np.arange(n), np.full(n, start), self._rngs, offsets)
         self.agents = list(self.possible_agents)
         self._cycles = 0
@@ -140,6 +139,27 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         return self._last.result.view.rgb.copy()
 
     # -- internals -------------------------------------------------------------------------
+    def _spawn_offsets(self, start: int) -> np.ndarray:
+        """Side by side along the start camera's x axis, 1.1 x separation apart, each inside
+        the leash and clear of the seen geometry; a clear error if they do not fit."""
+        n = len(self.possible_agents)
+        xs = (np.arange(n) - (n - 1) / 2) * 1.1 * self.separation
+        offsets = np.stack([xs, np.zeros(n), np.zeros(n)], 1)
+        core = self.episodes.core
+        w = self.world
+        if not 0 <= start < w.num_frames:
+            raise ValueError(f"start_frame {start} out of range [0, {w.num_frames})")
+        c2w = w.c2w[start]
+        pos = c2w[:3, 3] + offsets @ c2w[:3, :3].T * w.scale
+        obst = core.obstacles(0)
+        cfg = core.control
+        bad = (obst.path_distance(pos) > cfg.leash * w.scale) | (obst.clearance(pos) < cfg.collision_radius * w.scale)
+        if bad.any():
+            raise ValueError(f"{n} agents {self.separation} x scale apart do not fit at the start pose (leash "
+                             f"{cfg.leash}, agents {np.flatnonzero(bad).tolist()} outside it or in the geometry): "
+                             "use fewer agents or a smaller separation")
+        return offsets
+
     def _per_agent_obs(self, tr: Transition) -> dict[str, Any]:
         return {a: ObservationBuilder.lane(tr.obs, i) for i, a in enumerate(self.possible_agents) if a in self.agents}
 

@@ -6,6 +6,7 @@ an option means the same thing, and fails the same way, everywhere.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -136,7 +137,7 @@ class WorldSettings:
 
     def make_episodes(self, worlds: list[ReferenceWorld]) -> Episodes:
         """The core, a fresh task and the observation builder for these lanes."""
-        task = make_task(self.task_name, **(self.task_options or {}))
+        task = copy.deepcopy(make_task(self.task_name, **(self.task_options or {})))  # never shared between envs
         return Episodes(self.make_core(worlds), task, self.observations)
 
     def observation_space(self) -> Any:

@@ -113,10 +113,19 @@ class WorldVectorEnv(VectorEnv):
         if seed is not None:
             self._np_random, self._np_random_seed = seeding.np_random(seeds[0])
         lanes = np.flatnonzero(mask)
+        previous = self._last
         tr = self._reset_lanes(lanes, start[lanes])
         self._started = True
-        self._obs = tr.obs if self._obs is None or mask.all() else _put_rows(self._obs, tr.obs, lanes)
-        return _copy(self._obs), _with_masks(tr.info, n)
+        if self._obs is None or mask.all():
+            self._obs = tr.obs
+        else:  # a partial reset: the other lanes keep their observation and view
+            self._obs = _put_rows(self._obs, tr.obs, lanes)
+            assert previous is not None
+            self._last = _merge_results(previous, tr.result, lanes)
+        infos = _with_masks(tr.info, n)
+        for k in tr.info:
+            infos[f"_{k}"] = mask.copy()  # only the reset lanes have new infos
+        return _copy(self._obs), infos
 
     def step(self, actions: Any) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         if not self._started:
@@ -139,7 +148,7 @@ class WorldVectorEnv(VectorEnv):
         terminated = tr.terminated & active
         truncated = tr.truncated & active
         if self.max_episode_steps is not None:
-            truncated |= active & ~terminated & (self.elapsed >= self.max_episode_steps)
+            truncated |= active & (self.elapsed >= self.max_episode_steps)  # as gym.make's TimeLimit
         done = terminated | truncated
         infos = _with_masks(tr.info, n)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
@@ -193,6 +202,17 @@ def _put_rows(dst: Any, src: Any, lanes: np.ndarray) -> Any:
     return dst
 
 
+def _merge_results(r: StepResult, b: StepResult, lanes: np.ndarray) -> StepResult:
+    """r with the given lanes' views, poses and frames taken from b (those lanes were reset)."""
+    v = r.view
+    for name in ("rgb", "depth", "mask", "render"):
+        getattr(v, name)[lanes] = getattr(b.view, name)[lanes]
+    c2w, frame = r.c2w.copy(), r.frame.copy()
+    c2w[lanes], frame[lanes] = b.c2w[lanes], b.frame[lanes]
+    reset = np.isin(np.arange(len(frame)), lanes)
+    return StepResult(v, c2w, frame, r.collided & ~reset, r.leashed & ~reset, r.end_of_video & ~reset)
+
+
 def _merge(a: Transition, b: Transition, lanes: np.ndarray) -> Transition:
     """a with the given lanes taken from b (lanes reset within this step)."""
     obs = _put_rows(a.obs, b.obs, lanes)
@@ -202,14 +222,7 @@ def _merge(a: Transition, b: Transition, lanes: np.ndarray) -> Transition:
             info[k][lanes] = v[lanes]
     reward, term, trunc = a.reward.copy(), a.terminated.copy(), a.truncated.copy()
     reward[lanes], term[lanes], trunc[lanes] = 0.0, False, False
-    r = a.result
-    v = r.view
-    for name in ("rgb", "depth", "mask", "render"):
-        getattr(v, name)[lanes] = getattr(b.result.view, name)[lanes]
-    c2w, frame = r.c2w.copy(), r.frame.copy()
-    c2w[lanes], frame[lanes] = b.result.c2w[lanes], b.result.frame[lanes]
-    res = StepResult(v, c2w, frame, r.collided & ~np.isin(np.arange(len(frame)), lanes),
-                     r.leashed & ~np.isin(np.arange(len(frame)), lanes), r.end_of_video)
+    res = _merge_results(a.result, b.result, lanes)
     return Transition(obs, reward, term, trunc, info, res)
 
 

@@ -32,6 +32,7 @@ class ExploreTask(Task):
 
     def allocate(self, lanes: int) -> None:
         self.seen = [np.zeros(0, bool) for _ in range(lanes)]
+        self.team: dict[int, np.ndarray] = {}  # shared mode: explored set per world group
 
     def _grid(self, core: SessionBatch, lane: int) -> np.ndarray:
         world = core.worlds[lane]
@@ -61,38 +62,44 @@ class ExploreTask(Task):
 
     def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
-        if self.shared:  # a new team episode: the union of what the reset lanes see
-            seen = np.zeros(len(self._grid(core, int(lanes[0]))), bool)
-            for lane in lanes:
-                seen |= self._visible(core, result, int(lane))
-            for lane in lanes:
-                self.seen[lane] = seen  # one array, shared
+        if self.shared:  # a new team episode per world group: the union of what its lanes see
+            for g in np.unique(core.lane_group[lanes]):
+                members = np.flatnonzero(core.lane_group == g)
+                if not np.isin(members, lanes).all():
+                    raise ValueError("cooperative (shared) Explore resets all lanes of a world together; "
+                                     f"got lanes {lanes.tolist()} of group {members.tolist()}")
+                seen = np.zeros(len(self._grid(core, int(members[0]))), bool)
+                for lane in members:
+                    seen |= self._visible(core, result, int(lane))
+                self.team[int(g)] = seen
             return
         for lane in lanes:
             self.seen[lane] = self._visible(core, result, int(lane))
+
+    def _explored(self, core: SessionBatch, lane: int) -> np.ndarray:
+        return self.team[int(core.lane_group[lane])] if self.shared else self.seen[lane]
 
     def step(self, core: SessionBatch, result: StepResult, active: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         n = core.n
         reward = np.zeros(n)
-        coverage = np.zeros(n)
-        if self.shared and active.any():
-            lanes = np.flatnonzero(active)
-            seen = self.seen[lanes[0]]
-            vis = np.zeros_like(seen)
-            for lane in lanes:
-                vis |= self._visible(core, result, int(lane))
-            new = vis & ~seen
-            seen |= vis  # in place: every lane holds this array
-            reward[lanes] = new.sum() / max(len(seen), 1)
+        if self.shared:
+            for g in np.unique(core.lane_group[active]) if active.any() else []:
+                lanes = np.flatnonzero(active & (core.lane_group == g))
+                seen = self.team[int(g)]
+                vis = np.zeros_like(seen)
+                for lane in lanes:
+                    vis |= self._visible(core, result, int(lane))
+                new = vis & ~seen
+                seen |= vis
+                reward[np.flatnonzero(core.lane_group == g)[np.isin(np.flatnonzero(core.lane_group == g), lanes)]] = \
+                    new.sum() / max(len(seen), 1)
         else:
             for lane in np.flatnonzero(active):
                 vis = self._visible(core, result, int(lane))
                 new = vis & ~self.seen[lane]
                 reward[lane] = new.sum() / max(len(vis), 1)
                 self.seen[lane] |= vis
-        for lane in range(n):
-            coverage[lane] = self.seen[lane].mean() if len(self.seen[lane]) else 0.0
+        coverage = np.array([self._explored(core, i).mean() if len(self._explored(core, i)) else 0.0
+                             for i in range(n)])
         return reward, np.zeros(n, bool), {"explored": coverage}
-
-
