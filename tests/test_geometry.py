@@ -229,3 +229,18 @@ def test_warp_shape_errors():
     K = torch.from_numpy(intrinsics_from_fov(8, 8, 60))
     with pytest.raises(ValueError, match="depth shape"):
         forward_warp(torch.zeros(1, 8, 8, 3), torch.ones(1, 8, 7), K, torch.eye(4)[None], torch.eye(4)[None])
+
+
+def test_crack_mask_finds_background_between_foreground_splats_but_keeps_silhouettes():
+    from inspatio_gym.geometry.cracks import crack_mask
+
+    depth = torch.full((1, 8, 8), 5.0)
+    depth[0, :, :4] = 1.0  # a near surface on the left half: its edge is a silhouette
+    depth[0, 2, 1] = 5.0  # a one-pixel gap inside the near surface shows the background
+    depth[0, 5, 6] = 1.0  # a lone near point in the background is not a crack either
+    mask = torch.ones(1, 8, 8, dtype=torch.bool)
+    cracks = crack_mask(depth, mask)
+    assert cracks[0, 2, 1] and int(cracks.sum()) == 1
+    mask[0, 2, 0] = False  # a hole on one side: the gap is no longer enclosed left-right
+    mask[0, 1, 1] = False  # nor up-down
+    assert not crack_mask(depth, mask)[0, 2, 1]

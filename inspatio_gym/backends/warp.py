@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import torch
 
+from ..geometry.cracks import crack_mask
 from ..geometry.fill import push_pull_fill
 from ..geometry.warp import forward_warp
 from ..world.reference import ReferenceWorld
@@ -79,14 +80,16 @@ class WarpBackend(Backend):
             rgb_t[idx_t], depth_t[idx_t], K, c2w_t[idx_t], torch.from_numpy(c2w), alpha=self.alpha,
             depth_unit=world.scale,
         )
-        render_t = (res.rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+        covered = res.mask & ~crack_mask(res.depth, res.mask)  # background seen through gaps is a hole
+        render_t = torch.where(covered.unsqueeze(-1), (res.rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8),
+                               torch.zeros((), dtype=torch.uint8))
         render = render_t.numpy()
-        mask = res.mask.numpy()
+        mask = covered.numpy()
         if self.inpaint == "telea":
             rgb, depth = self._telea(render, res.depth.numpy(), mask)
         else:
             chans = torch.cat([render_t.to(torch.float32), res.depth.unsqueeze(-1)], -1).permute(0, 3, 1, 2)
-            filled = push_pull_fill(chans, res.mask.unsqueeze(1)).permute(0, 2, 3, 1)
+            filled = push_pull_fill(chans, covered.unsqueeze(1)).permute(0, 2, 3, 1)
             depth = filled[..., 3].contiguous().numpy()
             rgb = filled[..., :3].round().clamp(0, 255).to(torch.uint8).numpy() if self.inpaint_rgb else render.copy()
         return View(rgb=rgb, depth=depth, mask=mask, render=render)
