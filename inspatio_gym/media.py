@@ -6,25 +6,15 @@ interrupted run never leaves a half-written file under the final name.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import cv2
 import numpy as np
 
+from .atomic import atomic_path
+
 __all__ = ["write_mp4", "write_png", "contact_sheet"]
-
-
-def _atomic_target(path: Path, suffix: str) -> tuple[int, str]:
-    """A temporary file beside path, with the permissions a plain open() would give."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    return fd, tmp
 
 
 def write_mp4(path: str | Path, frames: Sequence[np.ndarray], fps: float, upscale: int = 1) -> Path:
@@ -33,42 +23,30 @@ def write_mp4(path: str | Path, frames: Sequence[np.ndarray], fps: float, upscal
     if len(frames) == 0:
         raise ValueError("no frames to write")
     h, w = frames[0].shape[:2]
-    fd, tmp = _atomic_target(path, ".mp4")
-    os.close(fd)
-    try:
+    with atomic_path(path, ".mp4") as tmp:
         writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w * upscale, h * upscale))
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot write MP4 to {tmp!r}")
-        for f in frames:
-            if f.shape[:2] != (h, w):
-                raise ValueError(f"frame of shape {f.shape} in a video of {h}x{w}")
-            if upscale > 1:
-                f = cv2.resize(f, (w * upscale, h * upscale), interpolation=cv2.INTER_NEAREST)
-            writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
-        writer.release()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        try:
+            for f in frames:
+                if f.shape[:2] != (h, w):
+                    raise ValueError(f"frame of shape {f.shape} in a video of {h}x{w}")
+                if upscale > 1:
+                    f = cv2.resize(f, (w * upscale, h * upscale), interpolation=cv2.INTER_NEAREST)
+                writer.write(cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2BGR))
+        finally:
+            writer.release()
     return path
 
 
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """An RGB uint8 image to PNG, atomically."""
     path = Path(path)
-    fd, tmp = _atomic_target(path, ".png")
-    os.close(fd)
-    try:
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise OSError(f"cannot encode PNG for {str(path)!r}")
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise OSError(f"cannot encode PNG for {str(path)!r}")
+    with atomic_path(path, ".png") as tmp:
         Path(tmp).write_bytes(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

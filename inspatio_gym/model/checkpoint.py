@@ -10,8 +10,6 @@ under the final name.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ..atomic import atomic_path
 from .config import GeneratorConfig
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_metadata"]
@@ -44,18 +43,8 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: GeneratorC
         raise ValueError(f"extra metadata may not overwrite {clash}")
     for k, v in (extra or {}).items():
         meta[k] = v if isinstance(v, str) else json.dumps(v)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, ".tmp") as tmp:
         save_file(tensors, tmp, metadata=meta)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 
