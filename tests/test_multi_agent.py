@@ -116,3 +116,9 @@ def test_shared_explore_restarts_with_each_episode_and_pays_the_union():
     assert rewards["camera_0"] == pytest.approx((vis & ~seen0).sum() / len(seen0))
     env.reset(seed=0)
     np.testing.assert_array_equal(task.team[0], seen0)  # a new episode starts from what the team sees
+
+
+def test_state_matches_state_space():
+    env = _env(num_agents=2)
+    env.reset(seed=0)
+    assert env.state_space.contains(env.state())

@@ -142,3 +142,9 @@ def test_a_task_instance_is_not_shared_between_envs():
     b.reset(seed=2)
     o2, *_ = a.step(0)
     np.testing.assert_allclose(o2["goal"][0], oa["goal"][0], atol=1e-6)  # b's reset did not move a's goal
+
+
+def test_goal_validity_is_reported():
+    env = gym.make("InspatioPointNav-v0", world=WORLD)
+    _, info = env.reset(seed=3)
+    assert info["goal_valid"] is True

@@ -13,6 +13,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.utils import seeding
 
 from ..control.actions import action_space
@@ -70,6 +71,8 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         task_obj = copy.deepcopy(make_task(self.settings.task_name, **(self.settings.task_options or {})))
         self.episodes = Episodes(core, task_obj, self.settings.observations)
         self._obs_space = self.episodes.space
+        H, W = self.world.height, self.world.width
+        self.state_space = spaces.Box(0, 255, (n, H, W, 3), np.uint8)  # state(): all agents' views
         self._act_space = action_space(self.settings.action_mode, self.settings.control.vertical)
         self._rngs = [seeding.np_random(None)[0] for _ in range(n)]
         self._cycles = 0

@@ -36,6 +36,7 @@ class PointNavTask(Task):
         self.progress_weight, self.success_bonus, self.step_cost = progress_weight, success_bonus, step_cost
         self.goal = np.zeros((0, 3))
         self.prev = np.zeros(0)
+        self.valid = np.zeros(0, bool)
 
     def extra_spaces(self, height: int, width: int) -> dict[str, spaces.Space]:
         return {"goal": spaces.Box(np.array([0, -1, -1], np.float32), np.array([np.inf, 1, 1], np.float32))}
@@ -43,8 +44,10 @@ class PointNavTask(Task):
     def allocate(self, lanes: int) -> None:
         self.goal = np.zeros((lanes, 3))
         self.prev = np.zeros(lanes)
+        self.valid = np.zeros(lanes, bool)
 
-    def _sample(self, core: SessionBatch, lane: int, rng: np.random.Generator, tries: int = 64) -> np.ndarray:
+    def _sample(self, core: SessionBatch, lane: int, rng: np.random.Generator, tries: int = 64
+                ) -> tuple[np.ndarray, bool]:
         world = core.worlds[lane]
         obst = core.obstacles(lane)
         s = world.scale
@@ -59,14 +62,14 @@ class PointNavTask(Task):
         ok &= obst.clearance(cand) >= 1.5 * radius
         for i in np.flatnonzero(ok):
             if not obst.blocked(start, cand[i : i + 1], radius)[0]:
-                return cand[i]
-        # no reachable point found: the nearest-to-free candidate, still a valid episode
-        return cand[int(np.argmax(obst.clearance(cand)))]
+                return cand[i], True
+        # no candidate passed every check: the clearest one, flagged in info["goal_valid"]
+        return cand[int(np.argmax(obst.clearance(cand)))], False
 
     def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
         for lane in lanes:
-            self.goal[lane] = self._sample(core, int(lane), rngs[lane])
+            self.goal[lane], self.valid[lane] = self._sample(core, int(lane), rngs[lane])
         self.prev[lanes] = self._distance(core, result)[lanes]
 
     def _distance(self, core: SessionBatch, result: StepResult) -> np.ndarray:
@@ -88,12 +91,15 @@ class PointNavTask(Task):
         reward = np.where(active, self.progress_weight * (self.prev - d) - self.step_cost, 0.0)
         reward += self.success_bonus * success
         self.prev = np.where(active, d, self.prev)
-        return reward, success, {"success": success, "distance": d}
+        return reward, success, {"success": success, "distance": d, "goal_valid": self.valid.copy()}
 
 
 class ImageNavTask(PointNavTask):
-    """The goal is the image seen from the goal pose (a warp of the reference: geometry only,
-    so a generator backend's session state is untouched), plus the same reward."""
+    """The goal is the image seen from the goal pose, plus the same reward.
+
+    The goal image is rendered by the env's warp backend when it has one, else by a default
+    WarpBackend (geometry only, so a generator backend's session state is untouched; with
+    backend="star" the goal image is therefore a warp, not a generated view)."""
 
     name = "imagenav"
 
@@ -112,6 +118,8 @@ class ImageNavTask(PointNavTask):
     def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
         super().reset(core, lanes, rngs, result)
+        if isinstance(core.backend, WarpBackend):
+            self.renderer = core.backend  # stateless: the goal looks as the agent will see it
         H, W = core.worlds[0].height, core.worlds[0].width
         if self.goal_image.shape[1:3] != (H, W):
             self.goal_image = np.zeros((core.n, H, W, 3), np.uint8)
