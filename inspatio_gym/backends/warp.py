@@ -88,9 +88,12 @@ class WarpBackend(Backend):
         if self.inpaint == "telea":
             rgb, depth = self._telea(render, res.depth.numpy(), mask)
         else:
-            chans = torch.cat([render_t.to(torch.float32), res.depth.unsqueeze(-1)], -1).permute(0, 3, 1, 2)
+            if self.inpaint_rgb:
+                chans = torch.cat([render_t.to(torch.float32), res.depth.unsqueeze(-1)], -1).permute(0, 3, 1, 2)
+            else:  # only depth needs filling (the generator fills the image itself)
+                chans = res.depth.unsqueeze(1)
             filled = push_pull_fill(chans, covered.unsqueeze(1)).permute(0, 2, 3, 1)
-            depth = filled[..., 3].contiguous().numpy()
+            depth = filled[..., -1].contiguous().numpy()
             rgb = filled[..., :3].round().clamp(0, 255).to(torch.uint8).numpy() if self.inpaint_rgb else render.copy()
         return View(rgb=rgb, depth=depth, mask=mask, render=render)
 

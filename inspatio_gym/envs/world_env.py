@@ -33,7 +33,7 @@ class WorldEnv(gym.Env):
     constraint (per-step maxima, pitch clamp, a leash around the source path, collision with
     the seen geometry), advances time by one reference frame and returns the view the
     backend renders there: ``"warp"`` splats the time-aligned reference frames into the
-    camera and inpaints the holes; ``"star"`` gives that render and its coverage mask to the
+    camera and fills the holes; ``"star"`` gives that render and its coverage mask to the
     STAR generator (causal DiT with a cache of reference and recent frames, few-step flow
     sampling, tiny VAE), which generates the view.
 
@@ -69,6 +69,7 @@ class WorldEnv(gym.Env):
     ``"procedural:seed=..,path=..,kind=.."``), ``width``/``height`` (64, or the given world's), ``backend``
     (``"warp"``), ``backend_options``, ``action_mode``, ``time_mode``, ``obs_mode``,
     ``checkpoint``, ``device`` (``"auto"``), ``threads``, ``compile`` (backend ``"star"``),
+    ``task`` (``"free"``, ``"pointnav"``, ``"imagenav"``, ``"explore"``) and ``task_options``,
     ``world_options`` (stride, max_frames, depth, c2w, K, fov, fps, pattern for videos; seed, path,
     num_frames, fov, fps for procedural worlds), ``depth_range`` (4.0), ``render_mode``
     (``"rgb_array"``), and the control options ``move_step`` (0.05), ``turn_step`` (3.0),
@@ -77,7 +78,10 @@ class WorldEnv(gym.Env):
     ``info`` holds ``pose`` (4x4 c2w), ``frame``, ``collided``, ``leashed``, ``coverage``.
 
     ## Vectorized environment
-    The stepping code is one batched core (``SessionBatch``); this env is its batch of one.
+    The stepping code is one batched core (``SessionBatch`` + ``Episodes``); this env is its
+    batch of one. ``gym.make_vec("InspatioWorld-v0", num_envs=16)`` returns the natively
+    batched ``WorldVectorEnv`` (one warp / generator call per step for all lanes), whose
+    lanes equal this env under seeds ``seed + i``.
 
     ## Example
     >>> import gymnasium as gym, inspatio_gym
