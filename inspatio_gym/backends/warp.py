@@ -11,8 +11,7 @@ import cv2
 import numpy as np
 import torch
 
-from ..geometry.cracks import crack_mask
-from ..geometry.fill import push_pull_fill
+from ..geometry.view import finish_splat, warp_view
 from ..geometry.warp import forward_warp
 from ..world.reference import ReferenceWorld
 from .base import Backend, View
@@ -75,27 +74,16 @@ class WarpBackend(Backend):
         self.bind(world)
         rgb_t, depth_t, c2w_t, K = self._tensors[world]
         idx = np.clip(frames[:, None] + self.offsets[None, :], 0, world.num_frames - 1)
-        idx_t = torch.from_numpy(idx)
-        res = forward_warp(
-            rgb_t[idx_t], depth_t[idx_t], K, c2w_t[idx_t], torch.from_numpy(c2w), alpha=self.alpha,
-            depth_unit=world.scale,
-        )
-        covered = res.mask & ~crack_mask(res.depth, res.mask)  # background seen through gaps is a hole
-        render_t = torch.where(covered.unsqueeze(-1), (res.rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8),
-                               torch.zeros((), dtype=torch.uint8))
-        render = render_t.numpy()
-        mask = covered.numpy()
-        if self.inpaint == "telea":
-            rgb, depth = self._telea(render, res.depth.numpy(), mask)
-        else:
-            if self.inpaint_rgb:
-                chans = torch.cat([render_t.to(torch.float32), res.depth.unsqueeze(-1)], -1).permute(0, 3, 1, 2)
-            else:  # only depth needs filling (the generator fills the image itself)
-                chans = res.depth.unsqueeze(1)
-            filled = push_pull_fill(chans, covered.unsqueeze(1)).permute(0, 2, 3, 1)
-            depth = filled[..., -1].contiguous().numpy()
-            rgb = filled[..., :3].round().clamp(0, 255).to(torch.uint8).numpy() if self.inpaint_rgb else render.copy()
-        return View(rgb=rgb, depth=depth, mask=mask, render=render)
+        tgt = torch.from_numpy(c2w)
+        if self.inpaint == "telea":  # cracks and render from the splat, then OpenCV per image
+            i = torch.from_numpy(idx)
+            res = forward_warp(rgb_t[i], depth_t[i], K, c2w_t[i], tgt, alpha=self.alpha, depth_unit=world.scale)
+            view = finish_splat(res, fill_rgb=False)
+            rgb, depth = self._telea(view.render, res.depth.numpy(), view.mask)
+            return View(rgb=rgb, depth=depth, mask=view.mask, render=view.render)
+        view = warp_view(rgb_t, depth_t, K, c2w_t, idx, tgt, alpha=self.alpha, depth_unit=world.scale,
+                         fill_rgb=self.inpaint_rgb)
+        return View(rgb=view.rgb, depth=view.depth, mask=view.mask, render=view.render)
 
     def _telea(self, render: np.ndarray, depth: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rgb, depth_f = render.copy(), depth.copy()

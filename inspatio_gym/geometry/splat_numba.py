@@ -3,8 +3,9 @@
 ``forward_warp`` spends most of its time in torch op overhead and ``index_add_``; here
 the whole per-point work (projection, snapping, soft z-buffer weights, 4-corner bilinear
 accumulation, primary/secondary selection and normalisation) runs compiled, one batch
-item at a time, in parallel over the batch with ``prange`` (each item writes only its own
-output slices: no races). A batch of one runs without the thread pool.
+item at a time, the items split across threads by ``lane_threads`` (the kernel releases
+the GIL; each item writes only its own output slices: no races). Secondary frames are
+only accumulated where the primary frame left a pixel empty, the only place they count.
 
 The float32 arithmetic follows the torch reference operation by operation, so the mask
 agrees exactly and values to float rounding:
@@ -31,17 +32,18 @@ cache (~0.3 s).
 from __future__ import annotations
 
 import math
-import threading
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from .lane_threads import run_lanes
+
 if TYPE_CHECKING:  # imported lazily at call time: warp.py may import this module
     from .warp import WarpResult
 
 try:  # numba is optional: available() says whether the kernel can be used
-    from numba import njit, prange
+    from numba import njit
     from numba.core import types as _nbtypes
     from numba.extending import intrinsic as _intrinsic
 
@@ -143,25 +145,27 @@ if _HAVE_NUMBA:
         return np.float32(lg) if y32 < np.float32(np.inf) else y32
 
     @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-    def _project(depth, M, T, du, b, U, V, Z, LZ):
-        """Target-camera positions of one batch item's points (branch-free, vectorised).
+    def _project(depth, idx, M, T, du, U, V, Z, LZ):
+        """Target-camera positions of one batch item's points (branch-free, vectorised):
+        frame f is source frame idx[f] of depth [N, H, W], moved by M[f], T[f].
 
         U, V: snapped pixel positions; Z: depth in the target camera; LZ: log1p(Z / du), or
         NaN for an invalid point (depth <= 0 or not finite, or Z <= 1e-6). Returns the
         (min, max) of LZ over the valid points ((inf, 0) when there is none).
         """
-        F, H, W = depth.shape[1], depth.shape[2], depth.shape[3]
+        F, H, W = idx.shape[0], depth.shape[1], depth.shape[2]
         nan = np.float32(np.nan)
         inf = np.float32(np.inf)
         half = np.float32(0.5)
         for f in range(F):
-            m00, m01, m02 = M[b, f, 0, 0], M[b, f, 0, 1], M[b, f, 0, 2]
-            m10, m11, m12 = M[b, f, 1, 0], M[b, f, 1, 1], M[b, f, 1, 2]
-            m20, m21, m22 = M[b, f, 2, 0], M[b, f, 2, 1], M[b, f, 2, 2]
-            t0, t1, t2 = T[b, f, 0], T[b, f, 1], T[b, f, 2]
+            m00, m01, m02 = M[f, 0, 0], M[f, 0, 1], M[f, 0, 2]
+            m10, m11, m12 = M[f, 1, 0], M[f, 1, 1], M[f, 1, 2]
+            m20, m21, m22 = M[f, 2, 0], M[f, 2, 1], M[f, 2, 2]
+            t0, t1, t2 = T[f, 0], T[f, 1], T[f, 2]
+            src = depth[idx[f]]
             for y in range(H):
                 fy = np.float32(y)
-                row = depth[b, f, y]
+                row = src[y]
                 ur, vr, zr, lr = U[f, y], V[f, y], Z[f, y], LZ[f, y]
                 for x in range(W):
                     d = row[x]
@@ -199,15 +203,16 @@ if _HAVE_NUMBA:
         return mn, mx
 
     @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-    def _splat_item(rgb, u8, depth, M, T, neg_alpha, du, b, out_rgb, out_depth, out_mask, out_w):
-        """Splat all frames of batch item b and normalise into its output slices."""
-        F, H, W, C = rgb.shape[1], rgb.shape[2], rgb.shape[3], rgb.shape[4]
-        Ho, Wo = out_depth.shape[1], out_depth.shape[2]
+    def _splat_item(rgb, u8, depth, idx, M, T, neg_alpha, du, out_rgb, out_depth, out_mask, out_w):
+        """Splat source frames idx [F] of rgb [N,H,W,C] / depth [N,H,W] with the per-frame
+        maps M [F,3,3], T [F,3] into one item's outputs [Ho,Wo(,C)], normalised."""
+        F, H, W, C = idx.shape[0], rgb.shape[1], rgb.shape[2], rgb.shape[3]
+        Ho, Wo = out_depth.shape[0], out_depth.shape[1]
         U = np.empty((F, H, W), np.float32)
         V = np.empty((F, H, W), np.float32)
         Z = np.empty((F, H, W), np.float32)
         ZW = np.empty((F, H, W), np.float32)
-        mn, mx = _project(depth, M, T, du, b, U, V, Z, ZW)
+        mn, mx = _project(depth, idx, M, T, du, U, V, Z, ZW)
         # as in the reference: min clamped to 1e30, scale = reciprocal(max.clamp_min(1e-6)) * -alpha
         if mn > _BIG:
             mn = _BIG
@@ -219,12 +224,20 @@ if _HAVE_NUMBA:
         for i in range(F * H * W):
             zws[i] = _exp32((zws[i] - mn) * s)
         acc = np.zeros((2, Ho, Wo, C + 2), np.float32)  # [primary | secondary, y, x, (rgb, z, 1)]
+        # need[y + 1, x + 1]: pixel (y, x) has no primary weight, so secondary frames matter
+        # there (False on the 1-pixel border outside the image: no bounds checks below)
+        need = np.zeros((Ho + 2, Wo + 2), np.bool_)
         vals = np.empty(C + 2, np.float32)
         vals[C + 1] = _F1
         fWo = np.float32(Wo - 1)
         fHo = np.float32(Ho - 1)
         for f in range(F):
             g = 0 if f == 0 else 1
+            if f == 1:
+                for yy in range(Ho):
+                    for xx in range(Wo):
+                        need[yy + 1, xx + 1] = not (acc[0, yy, xx, C + 1] > _F0)
+            src = rgb[idx[f]]
             for y in range(H):
                 for x in range(W):
                     zw = ZW[f, y, x]
@@ -235,30 +248,34 @@ if _HAVE_NUMBA:
                     # valid, and some corner inside the image (negated: NaN is rejected)
                     if not (zw == zw and bu >= np.float32(-1.0) and bu <= fWo and bv >= np.float32(-1.0) and bv <= fHo):
                         continue
-                    fu = u - bu
-                    fv = v - bv
                     x0 = int(bu)
                     y0 = int(bv)
+                    if g == 1 and not (need[y0 + 1, x0 + 1] | need[y0 + 1, x0 + 2] | need[y0 + 2, x0 + 1]
+                                       | need[y0 + 2, x0 + 2]):
+                        continue  # every corner is covered by the primary frame: this point is unused
+                    fu = u - bu
+                    fv = v - bv
                     zz = Z[f, y, x]
                     if C == 3:  # the common case, with the values in registers
-                        c0 = np.float32(rgb[b, f, y, x, 0])
-                        c1 = np.float32(rgb[b, f, y, x, 1])
-                        c2 = np.float32(rgb[b, f, y, x, 2])
+                        c0 = np.float32(src[y, x, 0])
+                        c1 = np.float32(src[y, x, 1])
+                        c2 = np.float32(src[y, x, 2])
                         if u8:
                             c0, c1, c2 = c0 / _U8, c1 / _U8, c2 / _U8
                     else:
                         for c in range(C):
-                            vals[c] = np.float32(rgb[b, f, y, x, c]) / _U8 if u8 else np.float32(rgb[b, f, y, x, c])
+                            vals[c] = np.float32(src[y, x, c]) / _U8 if u8 else np.float32(src[y, x, c])
                         vals[C] = zz
                     for cy in range(2):
                         yy = y0 + cy
-                        if yy < 0 or yy >= Ho:
-                            continue
                         wy = fv if cy == 1 else _F1 - fv
                         for cx in range(2):
                             xx = x0 + cx
-                            if xx < 0 or xx >= Wo:
-                                continue
+                            if g == 0:
+                                if yy < 0 or yy >= Ho or xx < 0 or xx >= Wo:
+                                    continue
+                            elif not need[yy + 1, xx + 1]:
+                                continue  # outside, or covered by the primary frame: unused
                             w = (wy * (fu if cx == 1 else _F1 - fu)) * zw
                             if not (w > _F0):  # as the reference: zero (underflowed) weights add nothing
                                 continue
@@ -279,54 +296,16 @@ if _HAVE_NUMBA:
                 m = ws > _F0
                 den = ws if m else _F1
                 for c in range(C):
-                    out_rgb[b, yy, xx, c] = acc[g, yy, xx, c] / den
-                out_depth[b, yy, xx] = acc[g, yy, xx, C] / den
-                out_mask[b, yy, xx] = m
-                out_w[b, yy, xx] = ws
-
-    @njit(cache=True, fastmath=False, error_model="numpy", parallel=True)
-    def _splat_batch(rgb, u8, depth, M, T, neg_alpha, du, out_rgb, out_depth, out_mask, out_w):
-        for b in prange(rgb.shape[0]):  # items write disjoint output slices: no races
-            _splat_item(rgb, u8, depth, M, T, neg_alpha, du, b, out_rgb, out_depth, out_mask, out_w)
+                    out_rgb[yy, xx, c] = acc[g, yy, xx, c] / den
+                out_depth[yy, xx] = acc[g, yy, xx, C] / den
+                out_mask[yy, xx] = m
+                out_w[yy, xx] = ws
 
     @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-    def _splat_serial(rgb, u8, depth, M, T, neg_alpha, du, out_rgb, out_depth, out_mask, out_w):
-        for b in range(rgb.shape[0]):  # one item (no pool wake-up), or the pool is busy
-            _splat_item(rgb, u8, depth, M, T, neg_alpha, du, b, out_rgb, out_depth, out_mask, out_w)
-
-
-def _prefer_workqueue() -> None:
-    """Run prange on numba's own 'workqueue' threads unless the user picked a layer.
-
-    numba's default order picks 'omp' when a system GNU OpenMP runtime is found: a second
-    libgomp next to torch's, and GNU OpenMP is not fork-safe (numba terminates a forked
-    child that launches a parallel kernel after the parent did, e.g. a fork-based
-    vector env), and its spinning pool paid a full scheduler slice (~8 ms a call) on a
-    loaded 2-core machine where workqueue took 0.15 ms. workqueue is fork-safe; it aborts
-    on *concurrent* launches from several threads, which forward_warp_numba prevents with
-    a lock (a thread finding it taken runs the serial kernel). Set NUMBA_THREADING_LAYER (e.g. =omp, ~0.5-1 ms
-    faster per 16x5 call when interleaved with torch ops on an idle machine) to override.
-    Runs at import; without effect once numba's threads were started (e.g. by
-    numba.set_num_threads).
-    """
-    import os
-
-    import numba
-    from numba.np.ufunc import parallel as _parallel
-
-    if (
-        "NUMBA_THREADING_LAYER" not in os.environ
-        and str(numba.config.THREADING_LAYER).lower() == "default"
-        and not getattr(_parallel, "_is_initialized", True)
-    ):
-        numba.config.THREADING_LAYER = "workqueue"
-
-
-if _HAVE_NUMBA:
-    _prefer_workqueue()
-
-
-_PARALLEL_LOCK = threading.Lock()
+    def _splat_serial(rgb, u8, depth, idx, M, T, neg_alpha, du, out_rgb, out_depth, out_mask, out_w):
+        for b in range(idx.shape[0]):  # lanes in order; lane_threads splits a batch across threads
+            _splat_item(rgb, u8, depth, idx[b], M[b], T[b], neg_alpha, du, out_rgb[b], out_depth[b], out_mask[b],
+                        out_w[b])
 
 
 def _as_batched(x: torch.Tensor, dims: int) -> torch.Tensor:
@@ -345,6 +324,26 @@ def _f32_c(x: torch.Tensor) -> np.ndarray:
     if x.dtype != torch.float32:
         x = x.to(torch.float32)
     return np.ascontiguousarray(x.numpy())
+
+
+def splat_maps(K, src_c2w, tgt_c2w, K_tgt=None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-(b, f) map of source (u, v, 1) * z to target pixels * z': M [B,F,3,3], T [B,F,3]
+    (float32, C-contiguous), computed in float64 like the reference. src_c2w [B,F,4,4],
+    tgt_c2w [B,4,4], K [3,3] or [B,3,3] (tensors or arrays)."""
+    src = _f64(src_c2w)
+    tgt = _f64(tgt_c2w)
+    B = src.shape[0]
+    K_src = np.broadcast_to(_f64(K), (B, 3, 3))
+    K_out = K_src if K_tgt is None else np.broadcast_to(_f64(K_tgt), (B, 3, 3))
+    Rt = np.swapaxes(tgt[:, :3, :3], -1, -2)
+    inv_tgt = np.zeros((B, 4, 4))
+    inv_tgt[:, :3, :3] = Rt
+    inv_tgt[:, :3, 3:] = -Rt @ tgt[:, :3, 3:]
+    inv_tgt[:, 3, 3] = 1.0
+    rel = inv_tgt[:, None] @ src  # [B, F, 4, 4]
+    M = np.ascontiguousarray(K_out[:, None] @ rel[..., :3, :3] @ np.linalg.inv(K_src)[:, None], dtype=np.float32)
+    T = np.ascontiguousarray((K_out[:, None] @ rel[..., :3, 3:])[..., 0], dtype=np.float32)
+    return M, T
 
 
 def forward_warp_numba(
@@ -386,47 +385,26 @@ def forward_warp_numba(
         )
     Ho, Wo = (int(out_size[0]), int(out_size[1])) if out_size is not None else (H, W)
 
-    # Per-(b, f) 3x4 map of (u, v, 1) * z to target pixels * z', in float64 like the reference.
-    Kd = _f64(K)
-    K_src = np.broadcast_to(Kd, (B, 3, 3))
-    K_out = K_src if K_tgt is None else np.broadcast_to(_f64(K_tgt), (B, 3, 3))
-    src = _f64(src_c2w)
-    tgt = _f64(tgt_c2w)
-    Rt = np.swapaxes(tgt[:, :3, :3], -1, -2)
-    inv_tgt = np.zeros((B, 4, 4))
-    inv_tgt[:, :3, :3] = Rt
-    inv_tgt[:, :3, 3:] = -Rt @ tgt[:, :3, 3:]
-    inv_tgt[:, 3, 3] = 1.0
-    rel = inv_tgt[:, None] @ src  # [B, F, 4, 4]
-    M = (K_out[:, None] @ rel[..., :3, :3] @ np.linalg.inv(K_src)[:, None]).astype(np.float32)
-    T = np.ascontiguousarray((K_out[:, None] @ rel[..., :3, 3:])[..., 0], dtype=np.float32)
-
+    M, T = splat_maps(K, src_c2w, tgt_c2w, K_tgt)
     u8 = rgb.dtype == torch.uint8
-    rgb_np = np.ascontiguousarray(rgb.detach().numpy()) if u8 else _f32_c(rgb)
-    depth_np = _f32_c(depth)
+    rgb_np = (np.ascontiguousarray(rgb.detach().numpy()) if u8 else _f32_c(rgb)).reshape(B * F, H, W, C)
+    depth_np = _f32_c(depth).reshape(B * F, H, W)
+    idx = np.arange(B * F, dtype=np.int64).reshape(B, F)
     out_rgb = torch.empty((B, Ho, Wo, C), dtype=torch.float32)
     out_depth = torch.empty((B, Ho, Wo), dtype=torch.float32)
     out_mask = torch.empty((B, Ho, Wo), dtype=torch.bool)
     out_w = torch.empty((B, Ho, Wo), dtype=torch.float32)
     args = (
-        rgb_np, u8, depth_np, np.ascontiguousarray(M), T, np.float32(-float(alpha)), np.float32(depth_unit),
+        rgb_np, u8, depth_np, idx, M, T, np.float32(-float(alpha)), np.float32(depth_unit),
         out_rgb.numpy(), out_depth.numpy(), out_mask.numpy(), out_w.numpy(),
     )  # fmt: skip
-    # One parallel launch at a time (numba's workqueue layer aborts on concurrent launches);
-    # a caller that finds the pool busy runs on its own thread (the serial kernel is nogil).
-    if B > 1 and _PARALLEL_LOCK.acquire(blocking=False):
-        try:
-            _splat_batch(*args)
-        finally:
-            _PARALLEL_LOCK.release()
-    else:
-        _splat_serial(*args)
+    run_lanes(_splat_serial, args, (3, 4, 5, 8, 9, 10, 11), B)
     return WarpResult(rgb=out_rgb, depth=out_depth, mask=out_mask, weight=out_w)
 
 
 def warmup(uint8: bool = False) -> float:
-    """Compile (or load from numba's on-disk cache) both kernels, the single-item one and
-    the parallel batch one, for float32 rgb (and uint8 rgb with uint8=True).
+    """Compile (or load from numba's on-disk cache) the kernel for float32 rgb (and uint8
+    rgb with uint8=True), for one lane and for a batch split across threads.
 
     Returns the seconds it took: a few seconds on a fresh install, ~0.3 s from the cache.
     """
