@@ -1,4 +1,4 @@
-"""The inspatio-gym command: rollout (more subcommands arrive with their issues)."""
+"""The inspatio-gym command: rollout, preprocess, cache (more subcommands arrive with their issues)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ def _rollout(args: argparse.Namespace) -> int:
         world_options["stride"] = args.stride
     if args.depth:
         world_options["depth"] = args.depth
+    if args.geometry:
+        world_options["geometry"] = args.geometry
     action_mode = "continuous" if traj is not None and args.action_mode == "orbit" else args.action_mode
     env = WorldEnv(
         video=args.video,
@@ -55,6 +57,60 @@ def _rollout(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preprocess(args: argparse.Namespace) -> int:
+    import json
+
+    from .media import write_png
+    from .recon.preprocess import PreprocessSettings
+    from .recon.store import entry_key, preprocessed
+
+    settings = PreprocessSettings(long_side=args.long_side, max_frames=args.max_frames, fov=args.fov)
+    t0 = time.perf_counter()
+    pre, hit = preprocessed(args.video, settings, progress=not args.quiet)
+    dt = time.perf_counter() - t0
+    r = pre.report
+    print(f"{'cache hit' if hit else 'preprocessed'} in {dt:.2f} s: {r['frames']} frames at {r['size'][0]}x{r['size'][1]}, "
+          f"key {entry_key(args.video, settings)}")
+    if r.get("fallback"):
+        print(f"  fallback: {r['fallback']} ({r.get('fallback_reason')})")
+    else:
+        print(f"  SfM: {r.get('registered')}/{r.get('sfm_frames')} frames registered, reprojection error "
+              f"{r.get('reproj_error_px')} px, focal {r.get('focal_px')} px, {r.get('sparse_points')} points")
+        print(f"  depth: {100 * r.get('depth_kept', 0):.1f}% of pixels measured, the rest filled")
+    print(f"  parallax {r['parallax_px']} px, motion {r['motion_px']} px; stage seconds: {r.get('timings')}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(r, indent=1))
+        d = pre.depth
+        import numpy as np
+
+        idx = np.linspace(0, len(d) - 1, min(4, len(d))).round().astype(int)
+        inv = 1.0 / np.maximum(d[idx], 1e-6)
+        inv = (255 * (inv - inv.min()) / max(float(np.ptp(inv)), 1e-6)).astype(np.uint8)
+        import cv2
+
+        vis = np.concatenate([np.concatenate([pre.frames[i], cv2.applyColorMap(v, cv2.COLORMAP_TURBO)[..., ::-1]], 0)
+                              for i, v in zip(idx, inv)], 1)
+        print(f"wrote {write_png(out / 'depth.png', vis)} and {out / 'report.json'}")
+    return 0
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .recon.store import cache_root, clear_entries, list_entries
+
+    if args.action == "clear":
+        n = clear_entries(args.keys or None)
+        print(f"removed {n} entr{'y' if n == 1 else 'ies'} from {cache_root() / 'worlds'}")
+        return 0
+    entries = list_entries()
+    print(f"{len(entries)} preprocessed world(s) in {cache_root() / 'worlds'}")
+    for e in entries:
+        print(f"  {e['key']}  {e['frames']} frames  {e['bytes'] / 1e6:.1f} MB  "
+              f"{e['fallback'] or 'sfm'}  {e['video']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inspatio-gym", description="Interactive worlds from one reference video.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -72,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-frames", type=int, default=None, help="read at most this many video frames")
     r.add_argument("--stride", type=int, default=1, help="keep every n-th video frame")
     r.add_argument("--depth", help=".npy/.npz depth (and poses) for the video")
+    r.add_argument("--geometry", help='"auto" (SfM, default), "plane", or a folder of depth/poses (DA3, Pi3, plain)')
     r.add_argument("--relative-to-source", action="store_true", help="trajectory offsets ride on the source camera")
     r.add_argument("--rotation-only", action="store_true", help="trajectory rotations only (pan/tilt)")
     r.add_argument("--r-scale", type=float, default=1.0, help="multiply the trajectory's r")
@@ -79,6 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--debug", action="store_true", help="also write debug.mp4: reference | render | observation")
     r.add_argument("--out", default="outputs/rollout", help="output folder")
     r.set_defaults(func=_rollout)
+    pp = sub.add_parser("preprocess", help="reconstruct a video's poses and depth once, into the on-disk cache")
+    pp.add_argument("video", help="video file or image folder")
+    pp.add_argument("--long-side", type=int, default=320, help="working resolution (pixels, long side)")
+    pp.add_argument("--max-frames", type=int, default=300, help="longer videos are subsampled evenly")
+    pp.add_argument("--fov", type=float, default=60.0, help="horizontal field of view prior (degrees)")
+    pp.add_argument("--out", help="also write report.json and a depth.png preview here")
+    pp.add_argument("--quiet", action="store_true", help="no progress bars")
+    pp.set_defaults(func=_preprocess)
+    c = sub.add_parser("cache", help="list or clear preprocessed worlds ($INSPATIO_GYM_CACHE)")
+    c.add_argument("action", choices=["list", "clear"])
+    c.add_argument("keys", nargs="*", help="entries to clear (default: all)")
+    c.set_defaults(func=_cache)
     return p
 
 

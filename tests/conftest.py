@@ -30,6 +30,20 @@ def room_world():
     return procedural_world(seed=0, num_frames=24, width=64, height=64)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_world_cache(tmp_path_factory):
+    """Preprocessed worlds go to a fresh folder per test session, never to the user's cache."""
+    import os
+
+    old = os.environ.get("INSPATIO_GYM_CACHE")
+    os.environ["INSPATIO_GYM_CACHE"] = str(tmp_path_factory.mktemp("world-cache"))
+    yield
+    if old is None:
+        os.environ.pop("INSPATIO_GYM_CACHE", None)
+    else:
+        os.environ["INSPATIO_GYM_CACHE"] = old
+
+
 @pytest.fixture
 def no_prior_warning():
     with warnings.catch_warnings():

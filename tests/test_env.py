@@ -326,8 +326,13 @@ def _write_clip(path, frames: int = 12, size=(80, 60)) -> None:
 def test_video_world_with_user_depth(tmp_path):
     clip = tmp_path / "clip.avi"
     _write_clip(clip)
-    with pytest.warns(DepthPriorWarning, match="plane prior"):
+    with pytest.warns(DepthPriorWarning, match="ground-plane prior"):  # a shifted image: no parallax
         env = gym.make("InspatioWorld-v0", video=str(clip), world_options={"max_frames": 8})
+        _, info = env.reset(seed=0)
+    assert env.unwrapped.world.depth_source == "ground_plane_prior"
+    assert info["depth_source"] == "ground_plane_prior" and "rotation only" in info["geometry_warning"]
+    with pytest.warns(DepthPriorWarning, match="plane prior"):
+        env = gym.make("InspatioWorld-v0", video=str(clip), world_options={"max_frames": 8, "geometry": "plane"})
         env.reset(seed=0)
     assert env.unwrapped.world.depth_source == "plane_prior"
     # depth at the source resolution is cropped and resized like the frames

@@ -162,7 +162,12 @@ class WorldEnv(gym.Env):
             raise ValueError(f"start_frame must be an integer, got {start!r}")
         tr = self.episodes.reset(np.array([0]), np.array([int(start)]), [self.np_random])
         self._last = tr.result
-        return self._one(tr)[0], self._one(tr)[4]
+        obs, info = self._one(tr)[0], self._one(tr)[4]
+        info["depth_source"] = self.world.depth_source  # e.g. "ground_plane_prior": geometry is a guess
+        prep = self.world.meta.get("preprocess") or {}
+        if prep.get("fallback"):
+            info["geometry_warning"] = f"{prep['fallback']}: {prep.get('fallback_reason', '')}"
+        return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self.episodes is None:

@@ -180,15 +180,28 @@ def video_world(
     fov: float = 60.0,
     fps: float | None = None,
     pattern: str | None = None,
+    geometry: str | Path = "auto",
+    progress: bool = True,
 ) -> ReferenceWorld:
     """A world from a video file or an image folder, with optional user geometry.
 
+    Without depth, geometry says where it comes from: "auto" (preprocess: SfM poses and
+    plane-sweep depth, or the ground-plane prior when the clip has no parallax; cached on
+    disk, see recon.store), "plane" (a fronto-parallel plane, static camera: instant), or
+    a folder of depth and poses made elsewhere (the original system's DA3 output, its Pi3
+    conversion, or a plain folder; see recon.imports).
     depth may be an array or a .npy/.npz file (an .npz may also carry c2w and K);
     arrays at the source resolution are cropped and resized like the frames, and K given
     for the source resolution is moved through the same crop and resize. pattern selects
     the images of a folder (glob, e.g. "*.color.png").
     """
     path = Path(path)
+    if depth is None and c2w is None and K is None and not (isinstance(geometry, str) and geometry == "plane"):
+        if isinstance(geometry, str) and geometry == "auto":
+            if pattern is not None and not path.is_dir():
+                raise ValueError(f"pattern={pattern!r} applies to image folders, but {str(path)!r} is a file")
+            return _preprocessed_world(path, width, height, stride, max_frames, fps, progress, pattern)
+        return _imported_world(path, geometry, width, height, stride, max_frames, fov, fps, pattern)
     if path.is_dir():
         (frames, src), vfps = read_image_folder(path, width, height, stride, max_frames, pattern), 30.0
     else:
@@ -213,6 +226,65 @@ def video_world(
     if c2w is not None and np.ndim(c2w) == 3 and len(c2w) > len(frames):
         c2w = np.asarray(c2w)[::stride][: len(frames)]
     return array_world(frames, depth, c2w, K, fps or vfps, fov, name=path.name, src_size=src)
+
+
+def _fit_rgb(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Frames [T, h, w, 3] centre-cropped to the target aspect and resized, like fit_frame."""
+    h, w = frames.shape[1:3]
+    if (w, h) == (width, height):
+        return frames
+    x0, y0, cw, ch, sc = crop_transform(w, h, width, height)
+    interp = cv2.INTER_AREA if sc < 1 else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f[y0 : y0 + ch, x0 : x0 + cw], (width, height), interpolation=interp) for f in frames])
+
+
+def _preprocessed_world(path: Path, width: int, height: int, stride: int, max_frames: int | None,
+                        fps: float | None, progress: bool, pattern: str | None = None) -> ReferenceWorld:
+    """A world from the (cached) preprocessed geometry of a video: see recon.preprocess."""
+    from ..recon.store import preprocessed
+    from .video import _check_sampling
+
+    _check_sampling(stride, max_frames)
+    pre, hit = preprocessed(path, progress=progress, pattern=pattern)
+    sel = slice(0, None if max_frames is None else max_frames * stride, stride)
+    frames, depth, c2w = pre.frames[sel], pre.depth[sel], pre.c2w[sel]
+    src = (pre.frames.shape[2], pre.frames.shape[1])
+    fallback = pre.report.get("fallback")
+    if fallback and hit:  # the preprocessing warned when it ran; a cache hit warns again
+        from ..recon.preprocess import NoParallaxWarning
+
+        warnings.warn(f"{path.name}: {pre.report.get('fallback_reason')}: depth is the ground-plane prior",
+                      NoParallaxWarning, stacklevel=4)
+    world = ReferenceWorld(_fit_rgb(frames, width, height), _fit_depth(depth, len(frames), width, height, src),
+                           _fit_K(pre.K, width, height, src), c2w, (fps or pre.fps) / stride, name=path.name,
+                           depth_source="ground_plane_prior" if fallback else "sfm",
+                           meta={"preprocess": pre.report, "cache_hit": hit})
+    return world
+
+
+def _imported_world(path: Path, geometry: str | Path, width: int, height: int, stride: int,
+                    max_frames: int | None, fov: float, fps: float | None, pattern: str | None) -> ReferenceWorld:
+    """A world from a video and a folder of depth/poses made elsewhere (recon.imports)."""
+    from ..recon.imports import load_geometry_dir
+
+    if path.is_dir():
+        (frames, src), vfps = read_image_folder(path, width, height, stride, max_frames, pattern), 30.0
+    else:
+        frames, vfps, src = read_video(path, width, height, stride, max_frames)
+    geo = load_geometry_dir(geometry)
+    n = len(geo.depth)
+    sel = slice(0, None if max_frames is None else max_frames * stride, stride)
+    depth = geo.depth[sel]
+    if len(depth) != len(frames):
+        raise ValueError(f"imported geometry {str(geometry)!r} has {n} depth maps; with stride {stride} that gives "
+                         f"{len(depth)}, but the video gave {len(frames)} frames")
+    dsize = (geo.depth.shape[2], geo.depth.shape[1])
+    c2w = None if geo.c2w is None else np.linalg.inv(geo.c2w[0]) @ geo.c2w[sel]
+    world = array_world(frames, _fit_depth(depth, len(frames), width, height, dsize), c2w,
+                        None if geo.K is None else _fit_K(geo.K, width, height, dsize), fps or vfps, fov,
+                        name=path.name, src_size=src)
+    world.depth_source = f"imported:{geo.format}"
+    return world
 
 
 def is_procedural_spec(source: Any) -> bool:
@@ -258,7 +330,7 @@ def load_world(source: Any = None, width: int = 64, height: int = 64, **options:
         p = Path(source)
         if not p.exists():
             raise FileNotFoundError(f"video not found: {str(source)!r}")
-        allowed = {"stride", "max_frames", "depth", "c2w", "K", "fov", "fps", "pattern"}
+        allowed = {"stride", "max_frames", "depth", "c2w", "K", "fov", "fps", "pattern", "geometry", "progress"}
         bad = set(options) - allowed
         if bad:
             raise ValueError(f"unknown option(s) {sorted(bad)} for a video world (allowed: {sorted(allowed)})")

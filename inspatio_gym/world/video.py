@@ -13,7 +13,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-__all__ = ["VideoError", "fit_frame", "read_video", "read_image_folder", "list_images", "IMAGE_SUFFIXES", "crop_transform"]
+__all__ = ["VideoError", "fit_frame", "read_video", "read_image_folder", "list_images", "IMAGE_SUFFIXES", "crop_transform",
+           "probe_video"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -61,6 +62,27 @@ def _frames(cap: cv2.VideoCapture, stride: int, max_frames: int | None) -> Itera
         elif not cap.grab():
             return
         i += 1
+
+
+def probe_video(path: str | Path) -> tuple[int, int, int, float]:
+    """(width, height, frame count, fps) from the container (count 0 when it states none)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"video not found: {str(path)!r}")
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"cannot open video {str(path)!r}: not a video OpenCV/FFmpeg can decode")
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps = cap.get(cv2.CAP_PROP_FPS)
+    finally:
+        cap.release()
+    if w <= 0 or h <= 0:
+        raise VideoError(f"video {str(path)!r} states no frame size (corrupt header?)")
+    n = int(n) if n and np.isfinite(n) and n > 0 else 0
+    fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
+    return w, h, n, fps
 
 
 def probe_fps(path: str | Path) -> float:

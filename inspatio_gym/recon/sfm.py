@@ -1,0 +1,114 @@
+"""Camera poses of a video by structure from motion (COLMAP through pycolmap).
+
+The reconstruction runs in a child process (colmap_worker.py): pycolmap and OpenCV cannot
+share one process, and a COLMAP abort must not take the environment down with it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+__all__ = ["SfmError", "SfmResult", "run_sfm", "fill_poses", "sfm_available"]
+
+_WORKER = Path(__file__).with_name("colmap_worker.py")
+
+
+class SfmError(RuntimeError):
+    """The reconstruction failed (no initial pair, too few registered frames, a COLMAP crash)."""
+
+
+@dataclass
+class SfmResult:
+    """Registered frames, their camera-to-world poses, the shared intrinsics and the sparse points."""
+
+    frame_ids: np.ndarray  # [n] indices into the frames given to run_sfm
+    c2w: np.ndarray  # [n, 4, 4] OpenCV camera-to-world, COLMAP's world frame and scale
+    K: np.ndarray  # [3, 3] at the frames' resolution
+    points: np.ndarray  # [P, 3] sparse 3D points
+    obs_frame: np.ndarray  # [O] frame index of each observation of a point
+    obs_uv: np.ndarray  # [O, 2] its pixel position (COLMAP convention: pixel centres at +0.5)
+    obs_point: np.ndarray  # [O] index into points
+    reproj_error: float  # mean reprojection error, pixels
+    focal_refined: bool  # the final bundle adjustment refined the focal length
+    seconds: float
+
+
+def sfm_available() -> bool:
+    """True when pycolmap is installed (checked without importing it into this process)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pycolmap") is not None
+
+
+def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 2, seed: int = 0, max_features: int = 2048,
+            overlap: int = 10, timeout: float = 1800.0) -> SfmResult:
+    """Poses of frames [N, H, W, 3] (uint8 RGB, in order) with one shared pinhole camera.
+
+    fov: horizontal field of view (degrees) of the focal-length prior. Raises SfmError when
+    fewer than 2 frames register or COLMAP fails.
+    """
+    if not sfm_available():
+        raise SfmError("pycolmap is not installed (pip install pycolmap)")
+    N, H, W, _ = frames.shape
+    if N < 2:
+        raise SfmError(f"structure from motion needs at least 2 frames, got {N}")
+    focal = 0.5 * W / np.tan(np.radians(fov) / 2)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="inspatio-sfm-") as tmp:
+        images = Path(tmp) / "images"
+        images.mkdir()
+        for i, f in enumerate(frames):
+            if not cv2.imwrite(str(images / f"{i:06d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR)):
+                raise SfmError(f"could not write frame {i} for COLMAP into {tmp}")
+        out = Path(tmp) / "sfm.npz"
+        cmd = [sys.executable, str(_WORKER), str(images), str(out), "--focal", repr(float(focal)), "--width", str(W),
+               "--height", str(H), "--threads", str(threads), "--seed", str(seed), "--max-features",
+               str(max_features), "--overlap", str(overlap)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise SfmError(f"COLMAP did not finish within {timeout:.0f} s") from None
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
+            raise SfmError(f"COLMAP failed (exit code {proc.returncode}): {' | '.join(tail) or 'no output'}")
+        with np.load(out, allow_pickle=False) as z:
+            r = {k: z[k] for k in z.files}
+    if not bool(r["ok"]):
+        raise SfmError(f"COLMAP: {r['reason']}")
+    if len(r["frame_ids"]) < 2:
+        raise SfmError(f"only {len(r['frame_ids'])} of {N} frames registered")
+    f, cx, cy = r["params"][:3]
+    # COLMAP puts pixel centres at +0.5; ours (OpenCV) at integers
+    K = np.array([[f, 0, cx - 0.5], [0, f, cy - 0.5], [0, 0, 1]], dtype=np.float64)
+    return SfmResult(frame_ids=r["frame_ids"], c2w=r["c2w"], K=K, points=r["points"], obs_frame=r["obs_frame"],
+                     obs_uv=r["obs_uv"] - 0.5, obs_point=r["obs_point"], reproj_error=float(r["reproj_error"]),
+                     focal_refined=bool(r["focal_refined"]), seconds=time.perf_counter() - t0)
+
+
+def fill_poses(frame_ids: np.ndarray, c2w: np.ndarray, num_frames: int) -> np.ndarray:
+    """Poses for every frame: registered ones kept, others interpolated (slerp rotation,
+    linear position) between their registered neighbours and held constant past the ends."""
+    frame_ids = np.asarray(frame_ids)
+    order = np.argsort(frame_ids)
+    ids, poses = frame_ids[order], np.asarray(c2w)[order]
+    out = np.empty((num_frames, 4, 4))
+    t = np.clip(np.arange(num_frames), ids[0], ids[-1]).astype(np.float64)
+    if len(ids) == 1:
+        out[:] = poses[0]
+        return out
+    rots = Slerp(ids.astype(np.float64), Rotation.from_matrix(poses[:, :3, :3]))(t)
+    out[:] = np.eye(4)
+    out[:, :3, :3] = rots.as_matrix()
+    for k in range(3):
+        out[:, k, 3] = np.interp(t, ids, poses[:, k, 3])
+    out[ids] = poses
+    return out
