@@ -13,6 +13,7 @@ from .envs import SessionBatch, WorldEnv
 from .envs.multi_agent import MultiAgentWorldEnv, parallel_env
 from .envs.vector_env import WorldVectorEnv
 from .geometry import forward_warp, load_trajectory, trajectory_poses
+from .recon import NoParallaxWarning, PreprocessSettings, load_geometry_dir, preprocess_video, preprocessed
 from .registration import register_envs
 from .scenes import ProceduralScene, make_scene
 from .world import ReferenceWorld, array_world, load_world, procedural_world, video_world
@@ -30,13 +31,18 @@ __all__ = [
     "WorldEnv",
     "WorldVectorEnv",
     "MultiAgentWorldEnv",
+    "NoParallaxWarning",
+    "PreprocessSettings",
     "parallel_env",
     "array_world",
     "forward_warp",
+    "load_geometry_dir",
     "load_trajectory",
     "load_world",
     "make_backend",
     "make_scene",
+    "preprocess_video",
+    "preprocessed",
     "procedural_world",
     "register_envs",
     "trajectory_poses",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 
-def _options(pycolmap, threads: int, seed: int, max_features: int, overlap: int):
+def _options(pycolmap, threads: int, seed: int, max_features: int, overlap: int, init_angle: float, min_inliers: int):
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = "SIMPLE_PINHOLE"
     extract = pycolmap.FeatureExtractionOptions()
@@ -43,18 +43,21 @@ def _options(pycolmap, threads: int, seed: int, max_features: int, overlap: int)
     mapping.min_model_size = 3
     mapping.ba_refine_focal_length = False
     mapping.mapper.abs_pose_refine_focal_length = False
+    mapping.mapper.init_min_tri_angle = init_angle
+    mapping.mapper.abs_pose_min_num_inliers = min_inliers
     return reader, extract, match, pairing, mapping
 
 
 def run(images: Path, out: Path, focal: float, width: int, height: int, threads: int, seed: int, max_features: int,
-        overlap: int) -> None:
+        overlap: int, init_angle: float = 16.0, min_inliers: int = 30) -> None:
     import pycolmap
 
     work = out.parent / (out.name + ".work")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     db = work / "database.db"
-    reader, extract, match, pairing, mapping = _options(pycolmap, threads, seed, max_features, overlap)
+    reader, extract, match, pairing, mapping = _options(pycolmap, threads, seed, max_features, overlap, init_angle,
+                                                        min_inliers)
     names = sorted(p.name for p in images.iterdir())
     reader.camera_params = f"{focal},{width / 2},{height / 2}"
     pycolmap.extract_features(db, images, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
@@ -122,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-features", type=int, default=2048)
     p.add_argument("--overlap", type=int, default=10)
+    p.add_argument("--init-angle", type=float, default=16.0, help="min triangulation angle of the initial pair (deg)")
+    p.add_argument("--min-inliers", type=int, default=30, help="min 2D-3D inliers to register a frame")
     a = p.parse_args(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
-    run(a.images, a.out, a.focal, a.width, a.height, a.threads, a.seed, a.max_features, a.overlap)
+    run(a.images, a.out, a.focal, a.width, a.height, a.threads, a.seed, a.max_features, a.overlap, a.init_angle,
+        a.min_inliers)
     return 0
 
 

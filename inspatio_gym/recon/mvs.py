@@ -7,7 +7,8 @@ neighbours (a point occluded in some views still matches in the others). The bes
 per pixel, refined by a parabola, is its depth; a pixel is kept when its cost is low, its
 window has texture and the depths of neighbouring frames agree when reprojected
 (geometric consistency, which also makes the maps temporally consistent). Holes are then
-filled from the kept depths by push-pull in inverse depth.
+filled by push-pull in inverse depth from the kept depths and the sparse SfM points that
+fall in them (anchors).
 """
 
 from __future__ import annotations
@@ -121,10 +122,14 @@ def _reproject_agrees(i: int, j: int, depth: np.ndarray, K: np.ndarray, c2w: np.
 
 def plane_sweep_depth(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, depth_range: tuple[float, float],
                       settings: MvsSettings = MvsSettings(), progress: Callable[[int], None] | None = None,
+                      anchors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Depth [N, H, W] float32 for frames [N, H, W, 3] uint8 with intrinsics K and poses c2w
     (any unit; depth_range (near, far) in that unit), and the fraction of pixels that passed
-    every check (before filling) per frame. progress(n) is called after each frame."""
+    every check (before filling) per frame. progress(n) is called after each frame.
+
+    anchors (frame index [M], pixel uv [M, 2], depth [M]): sparse points that seed the hole
+    filling where the sweep kept no measurement (they never overwrite a kept pixel)."""
     N, H, W, _ = frames.shape
     gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY).astype(np.float32) for f in frames])
     near, far = depth_range
@@ -147,8 +152,19 @@ def plane_sweep_depth(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, depth_
             consistent[i] |= _reproject_agrees(i, int(j), kept, K, c2w, settings.consistency)
     final = good & consistent
     ratio = final.reshape(N, -1).mean(1)
-    inv = torch.from_numpy(np.where(final, 1.0 / np.maximum(raw, 1e-9), 0).astype(np.float32)).unsqueeze(1)
-    filled = push_pull_fill(inv, torch.from_numpy(final).unsqueeze(1))[:, 0].numpy()
+    inv_np = np.where(final, 1.0 / np.maximum(raw, 1e-9), 0).astype(np.float32)
+    seeds = final.copy()
+    if anchors is not None:
+        f, uv, z = anchors
+        u = np.round(uv[:, 0]).astype(int)
+        v = np.round(uv[:, 1]).astype(int)
+        ok = (z > 0) & (u >= 0) & (u < W) & (v >= 0) & (v < H)
+        f, u, v, z = f[ok], u[ok], v[ok], z[ok]
+        free = ~final[f, v, u]
+        inv_np[f[free], v[free], u[free]] = 1.0 / z[free]
+        seeds[f[free], v[free], u[free]] = True
+    inv = torch.from_numpy(inv_np).unsqueeze(1)
+    filled = push_pull_fill(inv, torch.from_numpy(seeds).unsqueeze(1))[:, 0].numpy()
     fallback = 1.0 / scale
     filled = np.where(filled > 0, filled, fallback)  # frames with no kept pixel at all
     return (1.0 / filled).astype(np.float32), ratio

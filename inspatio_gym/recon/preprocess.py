@@ -2,7 +2,7 @@
 
 Stages (each with a progress bar): read the video streamed and downscaled; measure its
 parallax; with enough parallax, camera poses by COLMAP SfM and dense depth by plane sweep
-anchored on the sparse points; without (a static or only rotating camera, a clip SfM
+(the sparse points fix its depth range and unit, and score it: anchor agreement); without (a static or only rotating camera, a clip SfM
 cannot register), the ground-plane prior with rotations from homographies, and a warning.
 Poses are expressed relative to the first frame and scaled so that the median depth is 1.
 """
@@ -32,7 +32,7 @@ from .sfm import SfmError, fill_poses, run_sfm
 __all__ = ["PreprocessSettings", "Preprocessed", "preprocess_video", "NoParallaxWarning", "PIPELINE_VERSION"]
 
 #: Bumped whenever a change of this pipeline changes its output: part of every cache key.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 6
 
 
 class NoParallaxWarning(DepthPriorWarning):
@@ -43,15 +43,15 @@ class NoParallaxWarning(DepthPriorWarning):
 class PreprocessSettings:
     """What the preprocessed world depends on (all of it goes into the cache key)."""
 
-    long_side: int = 320  # frames are kept, and SfM runs, at this long side (pixels)
-    depth_long_side: int = 160  # the plane sweep's long side
+    long_side: int = 320  # frames are kept, and SfM runs, at this long side (pixels; never enlarged)
+    depth_long_side: int = 160  # the plane sweep's long side (at most the frames')
     max_frames: int = 300  # longer videos are subsampled evenly to this many frames
     sfm_max_frames: int = 100  # frames given to SfM (evenly spaced); the rest are interpolated
     fov: float = 60.0  # horizontal field of view of the focal-length prior (degrees)
     min_parallax_px: float = 0.5  # below this (at long_side) the clip counts as rotation-only
     min_registered: float = 0.5  # fraction of SfM frames that must register
     seed: int = 0
-    threads: int = 2
+    threads: int = 1  # COLMAP is deterministic with one thread (two: ~25% faster, poses vary run to run)
 
     def __post_init__(self) -> None:
         for name in ("long_side", "depth_long_side", "max_frames", "sfm_max_frames", "threads"):
@@ -81,7 +81,8 @@ class Preprocessed:
 
 
 def _size(w: int, h: int, long_side: int) -> tuple[int, int]:
-    s = long_side / max(w, h)
+    """(w, h) scaled to the given long side, never enlarged."""
+    s = min(1.0, long_side / max(w, h))
     return max(2, round(w * s)), max(2, round(h * s))
 
 
@@ -176,13 +177,8 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
         t0 = time.perf_counter()
         ids = np.unique(np.linspace(0, T - 1, min(T, s.sfm_max_frames)).round().astype(int))
         try:
-            sfm = run_sfm(frames[ids], fov=s.fov, threads=s.threads, seed=s.seed)
+            sfm = _sfm_with_retries(frames[ids], s, report)
             reg = ids[sfm.frame_ids]
-            report.update(sfm_frames=len(ids), registered=len(reg), reproj_error_px=round(sfm.reproj_error, 4),
-                          focal_px=round(float(sfm.K[0, 0]), 3), focal_refined=sfm.focal_refined,
-                          sparse_points=len(sfm.points))
-            if len(reg) < s.min_registered * len(ids):
-                raise SfmError(f"only {len(reg)} of {len(ids)} frames registered")
         except SfmError as e:
             stage("sfm", t0)
             report["sfm_error"] = str(e)
@@ -197,9 +193,9 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
             c2w = _normalise(fill_poses(reg, sfm.c2w, T), scale)
             z = z / scale
             t0 = time.perf_counter()
-            depth, kept = _dense(frames, K, c2w, np.percentile(z_pos / scale, [2, 98]) if len(z_pos) else (0.2, 5.0),
-                                 ids[of], uv, z, s, progress)
-            report.update(depth_kept=round(float(kept.mean()), 4))
+            depth, kept = _dense(frames, K, c2w, np.percentile(z_pos / scale, [5, 95]) if len(z_pos) else (0.2, 5.0),
+                                 s, progress, (ids[of], uv, z))
+            report.update(depth_kept=round(float(kept.mean()), 4), **_anchor_agreement(depth, ids[of], uv, z))
             stage("depth", t0)
     if depth is not None and report["fallback"] is not None:
         c2w = _normalise(c2w, 1.0)
@@ -211,13 +207,47 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
     return Preprocessed(frames=frames, depth=depth, K=K, c2w=c2w, fps=fps, report=report)
 
 
-def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, obs_frame: np.ndarray, obs_uv: np.ndarray,
-           obs_z: np.ndarray, s: PreprocessSettings, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Plane-sweep depth at depth_long_side, anchored by the sparse points, at the frames' size."""
+#: (seed offset, initial-pair angle in degrees) tried in turn until enough frames register.
+#: COLMAP on short hand-held clips is chaotic: on 7-Scenes, seeds 0 / 1 / 2 registered
+#: 17 / 7 / 50 of 50 frames, and the focal prior changed by 0.001 px moved it from 17 to 50.
+SFM_ATTEMPTS = ((0, 16.0), (1, 16.0), (2, 8.0), (3, 8.0))
+
+
+def _sfm_with_retries(frames: np.ndarray, s: PreprocessSettings, report: dict):
+    """The first SfM attempt that registers enough frames, else the best (most registered)
+    one, else SfmError; every attempt is recorded in the report."""
+    best, attempts = None, []
+    for offset, angle in SFM_ATTEMPTS:
+        seed = s.seed + offset
+        try:
+            r = run_sfm(frames, fov=s.fov, threads=s.threads, seed=seed, init_angle=angle)
+        except SfmError as e:
+            attempts.append({"seed": seed, "init_angle": angle, "error": str(e)})
+            continue
+        attempts.append({"seed": seed, "init_angle": angle, "registered": len(r.frame_ids),
+                         "reproj_error_px": round(r.reproj_error, 4), "seconds": round(r.seconds, 2)})
+        if best is None or len(r.frame_ids) > len(best.frame_ids):
+            best = r
+        if len(r.frame_ids) >= s.min_registered * len(frames):
+            break
+    report["sfm_attempts"] = attempts
+    if best is None:
+        raise SfmError("; ".join(a["error"] for a in attempts))
+    report.update(sfm_frames=len(frames), registered=len(best.frame_ids), reproj_error_px=round(best.reproj_error, 4),
+                  focal_px=round(float(best.K[0, 0]), 3), focal_refined=best.focal_refined,
+                  sparse_points=len(best.points))
+    if len(best.frame_ids) < s.min_registered * len(frames):
+        raise SfmError(f"only {len(best.frame_ids)} of {len(frames)} frames registered")
+    return best
+
+
+def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, s: PreprocessSettings,
+           progress: bool, anchors: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Plane-sweep depth at depth_long_side over the sparse points' depth range, at the frames' size."""
     import cv2
 
     T, h, w, _ = frames.shape
-    dw, dh = _size(w, h, s.depth_long_side)
+    dw, dh = _size(w, h, min(s.depth_long_side, max(w, h)))
     small = np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in frames])
     sx, sy = dw / w, dh / h
     Ks = K.copy()
@@ -225,8 +255,28 @@ def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, obs_frame
     Ks[1] *= sy
     Ks[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
     Ks[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
-    near, far = float(zrange[0]) * 0.6, float(zrange[1]) * 1.6
+    # zrange: 5th / 95th percentiles of the sparse depths (forward motion triangulates a few
+    # points absurdly near the camera: the 1st percentile of a dolly clip was 0.02 x the
+    # median). Generous margins, as planes are uniform in inverse depth: a range that misses a
+    # surface ruins it (that clip: delta 0.50 with 2nd / 98th and 0.6x / 1.6x, 0.90 with these)
+    near, far = float(zrange[0]) * 0.5, float(zrange[1]) * 3.0
     with tqdm(total=T, desc="depth (plane sweep)", disable=not progress, unit="frame", leave=False) as pb:
-        depth, kept = plane_sweep_depth(small, Ks, c2w, (near, far), MvsSettings(), progress=pb.update)
-    big = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in depth])
-    return big.astype(np.float32), kept
+        f, uv, z = anchors
+        uv_small = np.stack([(uv[:, 0] + 0.5) * sx - 0.5, (uv[:, 1] + 0.5) * sy - 0.5], 1)
+        depth, kept = plane_sweep_depth(small, Ks, c2w, (near, far), MvsSettings(), progress=pb.update,
+                                        anchors=(f, uv_small, z))
+    big = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in depth]).astype(np.float32)
+    return big, kept
+
+
+def _anchor_agreement(depth: np.ndarray, obs_frame: np.ndarray, obs_uv: np.ndarray, obs_z: np.ndarray) -> dict:
+    """How the dense depth agrees with the sparse SfM points it never saw as input."""
+    T, h, w = depth.shape
+    ok = obs_z > 0
+    u = np.clip(np.round(obs_uv[ok, 0]).astype(int), 0, w - 1)
+    v = np.clip(np.round(obs_uv[ok, 1]).astype(int), 0, h - 1)
+    ratio = depth[obs_frame[ok], v, u] / obs_z[ok]
+    if not len(ratio):
+        return {}
+    return {"anchor_median_ratio": round(float(np.median(ratio)), 4),
+            "anchor_within_10pct": round(float(np.mean(np.abs(ratio - 1) < 0.1)), 4)}

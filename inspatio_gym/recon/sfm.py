@@ -49,11 +49,12 @@ def sfm_available() -> bool:
     return importlib.util.find_spec("pycolmap") is not None
 
 
-def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 2, seed: int = 0, max_features: int = 2048,
-            overlap: int = 10, timeout: float = 1800.0) -> SfmResult:
+def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 1, seed: int = 0, max_features: int = 2048,
+            overlap: int = 10, init_angle: float = 16.0, timeout: float = 1800.0) -> SfmResult:
     """Poses of frames [N, H, W, 3] (uint8 RGB, in order) with one shared pinhole camera.
 
-    fov: horizontal field of view (degrees) of the focal-length prior. Raises SfmError when
+    fov: horizontal field of view (degrees) of the focal-length prior; init_angle: the least
+    triangulation angle of the initial pair (degrees). Raises SfmError when
     fewer than 2 frames register or COLMAP fails.
     """
     if not sfm_available():
@@ -72,7 +73,7 @@ def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 2, seed: int =
         out = Path(tmp) / "sfm.npz"
         cmd = [sys.executable, str(_WORKER), str(images), str(out), "--focal", repr(float(focal)), "--width", str(W),
                "--height", str(H), "--threads", str(threads), "--seed", str(seed), "--max-features",
-               str(max_features), "--overlap", str(overlap)]
+               str(max_features), "--overlap", str(overlap), "--init-angle", repr(float(init_angle))]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:

@@ -280,9 +280,10 @@ def _imported_world(path: Path, geometry: str | Path, width: int, height: int, s
                          f"{len(depth)}, but the video gave {len(frames)} frames")
     dsize = (geo.depth.shape[2], geo.depth.shape[1])
     c2w = None if geo.c2w is None else np.linalg.inv(geo.c2w[0]) @ geo.c2w[sel]
+    # depth and K are fitted from the depth maps' own size here; array_world gets them final
     world = array_world(frames, _fit_depth(depth, len(frames), width, height, dsize), c2w,
                         None if geo.K is None else _fit_K(geo.K, width, height, dsize), fps or vfps, fov,
-                        name=path.name, src_size=src)
+                        name=path.name)
     world.depth_source = f"imported:{geo.format}"
     return world
 

@@ -1,0 +1,204 @@
+"""Accuracy and speed of video preprocessing (SfM poses, plane-sweep depth, fallback).
+
+Writes docs/results/preprocess/REPORT.md, results.json and depth previews. Cases:
+- procedural worlds rendered to MP4 files (ground truth exact): orbit and dolly paths on
+  held-out seeds, and a rotation-only pan that must take the fallback;
+- ../shared/data/real/7scenes_redkitchen (ground-truth pose and metric depth);
+- the static real clips: the fallback must be chosen and the env must run.
+Errors: rotation (degrees, poses relative to frame 0), translation after the least-squares
+scale that best aligns the camera centres (as a fraction of the path length), and depth
+AbsRel / delta < 1.25 with that same scale (so depth and poses must agree on one scale).
+
+Run: python benchmarks/preprocess_accuracy.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "real"
+OUT = ROOT / "docs" / "results" / "preprocess"
+
+
+def rot_err_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    R = np.swapaxes(a[:, :3, :3], 1, 2) @ b[:, :3, :3]
+    return np.degrees(np.arccos(np.clip((np.trace(R, axis1=1, axis2=2) - 1) / 2, -1, 1)))
+
+
+def score(pre, gt_c2w: np.ndarray, gt_depth: np.ndarray | None) -> dict:
+    gt = np.linalg.inv(gt_c2w[0]) @ gt_c2w
+    est = pre.c2w
+    te, tg = est[:, :3, 3], gt[:, :3, 3]
+    s = float((te * tg).sum() / max((te * te).sum(), 1e-12))
+    path = float(np.linalg.norm(np.diff(tg, axis=0), axis=1).sum())
+    out = {"rot_err_deg_mean": float(rot_err_deg(est, gt).mean()), "rot_err_deg_max": float(rot_err_deg(est, gt).max()),
+           "trans_err_rel_path": float(np.linalg.norm(te * s - tg, axis=1).mean() / max(path, 1e-12)),
+           "path_length": path}
+    if gt_depth is not None:
+        d = pre.depth * s
+        m = gt_depth > 0
+        ratio = np.maximum(d[m] / gt_depth[m], gt_depth[m] / np.maximum(d[m], 1e-9))
+        out.update(absrel=float(np.mean(np.abs(d[m] - gt_depth[m]) / gt_depth[m])), delta125=float(np.mean(ratio < 1.25)))
+    return out
+
+
+def preview(pre, path: Path, gt_depth: np.ndarray | None = None) -> None:
+    idx = np.linspace(0, len(pre.depth) - 1, 4).round().astype(int)
+    rows = [np.concatenate([pre.frames[i] for i in idx], 1)]
+    maps = [pre.depth[idx]] + ([gt_depth[idx] * (np.median(pre.depth) / np.median(gt_depth[gt_depth > 0]))]
+                                if gt_depth is not None else [])
+    lo, hi = np.percentile(1 / np.maximum(pre.depth, 1e-6), [2, 98])
+    for m in maps:
+        inv = np.clip((1 / np.maximum(m, 1e-6) - lo) / max(hi - lo, 1e-9), 0, 1)
+        inv = np.where(m > 0, inv, 0)
+        rows.append(np.concatenate([cv2.applyColorMap((255 * v).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
+                                    for v in inv], 1))
+    from inspatio_gym.media import write_png
+
+    write_png(path, np.concatenate(rows, 0))
+
+
+def seven_scenes(n: int | None):
+    d = DATA / "7scenes_redkitchen" / "frames"
+    files = sorted(d.glob("*.color.png"))[:n]
+    c2w = np.stack([np.loadtxt(str(f).replace(".color.png", ".pose.txt")) for f in files])
+    depth = []
+    for f in files:
+        z = cv2.imread(str(f).replace(".color.png", ".depth.png"), cv2.IMREAD_UNCHANGED).astype(np.float32)
+        z[(z == 0) | (z >= 65535)] = 0
+        depth.append(cv2.resize(z / 1000.0, (320, 240), interpolation=cv2.INTER_NEAREST))
+    return d, c2w, np.stack(depth)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="one seed per path")
+    ap.add_argument("--report-only", action="store_true", help="rewrite REPORT.md from results.json")
+    args = ap.parse_args()
+    if args.report_only:
+        write_report(json.loads((OUT / "results.json").read_text()))
+        return
+    os.environ["INSPATIO_GYM_CACHE"] = tempfile.mkdtemp(prefix="inspatio-acc-")  # real timings: no cache hits
+    from inspatio_gym.media import write_mp4
+    from inspatio_gym.recon.store import preprocessed
+    from inspatio_gym.world.sources import procedural_world
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    results: dict[str, list] = {"procedural": [], "real": [], "static": []}
+    seeds = [101] if args.quick else [101, 102, 103]
+    tmp = Path(tempfile.mkdtemp(prefix="inspatio-acc-videos-"))
+    for path in ("orbit", "dolly", "pan"):
+        for seed in seeds:
+            w = procedural_world(seed=seed, path=path, num_frames=48, width=320, height=240)
+            clip = write_mp4(tmp / f"{path}_{seed}.mp4", w.frames, 12)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                pre, _ = preprocessed(clip, progress=False)
+            r = {"case": f"{path} seed {seed}", "fallback": pre.report["fallback"], "seconds": pre.report["seconds"],
+                 "frames": pre.report["frames"], "parallax_px": pre.report["parallax_px"],
+                 "registered": pre.report.get("registered"), "reproj_error_px": pre.report.get("reproj_error_px"),
+                 "warned": any("parallax" in str(c.message) for c in caught),
+                 **score(pre, w.c2w, None if pre.report["fallback"] else w.depth)}
+            results["procedural"].append(r)
+            print(json.dumps(r))
+            if seed == seeds[0]:
+                preview(pre, OUT / f"depth_{path}.png", w.depth)
+    if (DATA / "7scenes_redkitchen").exists():
+        folder, gt_c2w, gt_depth = seven_scenes(None)
+        pre, _ = preprocessed(folder, progress=False)
+        r = {"case": "7scenes redkitchen (50 frames)", "fallback": pre.report["fallback"],
+             "seconds": pre.report["seconds"], "frames": pre.report["frames"],
+             "registered": pre.report.get("registered"), "reproj_error_px": pre.report.get("reproj_error_px"),
+             "focal_px": pre.report.get("focal_px"), "focal_true_px": 585.0 / 2, **score(pre, gt_c2w, gt_depth)}
+        results["real"].append(r)
+        print(json.dumps(r))
+        preview(pre, OUT / "depth_7scenes.png", gt_depth)
+        import gymnasium as gym
+
+        import inspatio_gym  # noqa: F401
+
+        for name in ("cup_pour_static.mp4", "coffee_martini_static.mp4", "highway_static.avi"):
+            t0 = time.perf_counter()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                env = gym.make("InspatioWorld-v0", video=str(DATA / name))
+                obs, info = env.reset(seed=0)
+            ok = all(np.isfinite(env.step(i % 9)[0]).all() for i in range(20))
+            r = {"case": name, "fallback": env.unwrapped.world.meta["preprocess"]["fallback"],
+                 "reason": env.unwrapped.world.meta["preprocess"].get("fallback_reason"),
+                 "depth_source": info["depth_source"], "warned": any("parallax" in str(c.message) for c in caught),
+                 "env_ran_20_steps": ok, "seconds": round(time.perf_counter() - t0, 2)}
+            results["static"].append(r)
+            print(json.dumps(r))
+    (OUT / "results.json").write_text(json.dumps(results, indent=1))
+    write_report(results)
+    print(f"wrote {OUT / 'REPORT.md'}")
+
+
+def write_report(res: dict) -> None:
+    proc = [r for r in res["procedural"] if not r["case"].startswith("pan")]
+    pan = [r for r in res["procedural"] if r["case"].startswith("pan")]
+    lines = ["# Preprocessing accuracy", "",
+             "Made by `python benchmarks/preprocess_accuracy.py` on 2 CPU cores (default settings: 320 px long side,",
+             "plane sweep at 160 px, 48 planes, 4 neighbours). Poses relative to frame 0; translation and depth use the",
+             "one least-squares scale that aligns the camera centres. Targets (issue 5): rotation error <= 1 deg mean,",
+             "depth delta < 1.25 >= 0.8 on procedural videos.", "",
+             "## Procedural worlds rendered to MP4 (held-out seeds)", "",
+             "| case | rot err mean / max (deg) | trans err (of path) | AbsRel | delta<1.25 | registered | reproj (px) | s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in proc:
+        lines.append(f"| {r['case']} | {r['rot_err_deg_mean']:.3f} / {r['rot_err_deg_max']:.3f} | "
+                     f"{100 * r['trans_err_rel_path']:.1f}% | {r.get('absrel', float('nan')):.3f} | "
+                     f"{r.get('delta125', float('nan')):.3f} | {r['registered']}/{r['frames']} | {r['reproj_error_px']} | "
+                     f"{r['seconds']:.1f} |")
+    if proc:
+        lines += ["", f"Mean over these: rotation {np.mean([r['rot_err_deg_mean'] for r in proc]):.3f} deg, "
+                      f"delta<1.25 {np.mean([r.get('delta125', 0) for r in proc]):.3f}, AbsRel "
+                      f"{np.mean([r.get('absrel', 0) for r in proc]):.3f}; preprocessing "
+                      f"{np.mean([r['seconds'] / r['frames'] * 100 for r in proc]):.1f} s per 100 frames."]
+    lines += ["", "## Rotation-only pan (must take the fallback)", "",
+              "| case | fallback | warned | parallax (px) | rot err mean (deg) |", "|---|---|---|---|---|"]
+    for r in pan:
+        lines.append(f"| {r['case']} | {r['fallback']} | {r['warned']} | {r['parallax_px']} | {r['rot_err_deg_mean']:.3f} |")
+    if res["real"]:
+        lines += ["", "## Real: 7-Scenes redkitchen (ground-truth pose and depth)", "",
+                  "| case | rot err mean / max (deg) | trans err (of path) | AbsRel | delta<1.25 | registered | focal (true) | s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in res["real"]:
+            lines.append(f"| {r['case']} | {r['rot_err_deg_mean']:.3f} / {r['rot_err_deg_max']:.3f} | "
+                         f"{100 * r['trans_err_rel_path']:.1f}% | {r['absrel']:.3f} | {r['delta125']:.3f} | "
+                         f"{r['registered']}/{r['frames']} | {r['focal_px']} ({r['focal_true_px']}) | {r['seconds']:.1f} |")
+    if res["static"]:
+        lines += ["", "## Static real clips (must take the fallback and run)", "",
+                  "| clip | fallback | reason | warned | env ran 20 steps | s |", "|---|---|---|---|---|---|"]
+        for r in res["static"]:
+            lines.append(f"| {r['case']} | {r['fallback']} | {r['reason']} | {r['warned']} | {r['env_ran_20_steps']} | "
+                         f"{r['seconds']} |")
+    if res["real"]:
+        r = res["real"][0]
+        lines += ["", "## What limits the real clip", "",
+                  f"- The focal length: COLMAP holds it at the 60 deg prior ({r['focal_px']} px) unless refining cuts the "
+                  f"reprojection error by 10%; the true one is {r['focal_true_px']} px "
+                  f"({100 * abs(r['focal_px'] / r['focal_true_px'] - 1):.0f}% off), and a hand-held pan of ~0.2 m "
+                  "constrains it too weakly to refine reliably.",
+                  "- The baseline: 50 frames over ~0.2 m at ~1.5-3 m depth give triangulation angles of a few degrees.",
+                  "- The ground truth: 7-Scenes' depth comes from a second sensor offset by a few pixels from the colour "
+                  "camera, and its poses from KinectFusion; both carry their own error.",
+                  "- COLMAP on this clip is chaotic: seeds 0 / 1 / 2 register 17 / 7 / 50 frames (the pipeline tries "
+                  "seeds until half the frames register, with one thread so that the result is reproducible)."]
+    lines += ["", "Previews: `depth_*.png` (top: frames; middle: estimated inverse depth; bottom: ground truth).", ""]
+    (OUT / "REPORT.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
