@@ -1,4 +1,4 @@
-"""The inspatio-gym command: rollout, preprocess, cache (more subcommands arrive with their issues)."""
+"""The inspatio-gym command: rollout, preprocess, cache, train (more subcommands arrive with their issues)."""
 
 from __future__ import annotations
 
@@ -111,6 +111,24 @@ def _cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from .train import load_run_config, make_stage, train
+
+    cfg = load_run_config(args.config).override(steps=args.steps, out=args.out, seed=args.seed, batch=args.batch)
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("error: --device cuda but no CUDA device is available", file=sys.stderr)
+            return 2
+    summary = train(make_stage(cfg, args.device), cfg, cfg.out, device=args.device, resume=not args.restart,
+                    progress=not args.quiet)
+    if summary.get("export"):
+        print(f"{cfg.stage}: {summary['steps']} steps in {summary['seconds']:.1f} s on {summary['world_size']} "
+              f"process(es); last {summary['last']}; wrote {summary['export']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inspatio-gym", description="Interactive worlds from one reference video.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -148,12 +166,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=["list", "clear"])
     c.add_argument("keys", nargs="*", help="entries to clear (default: all)")
     c.set_defaults(func=_cache)
+    t = sub.add_parser("train", help="run (or resume) a training stage; works under torchrun")
+    t.add_argument("--config", required=True, help="a TOML file in configs/train/")
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    t.add_argument("--steps", type=int, help="override the config's steps")
+    t.add_argument("--batch", type=int, help="override the config's batch (per process)")
+    t.add_argument("--seed", type=int, help="override the config's seed")
+    t.add_argument("--out", help="override the config's output folder")
+    t.add_argument("--restart", action="store_true", help="ignore an existing state in the output folder")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "steps", 1) < 1:
+    if (getattr(args, "steps", 1) or 1) < 1:
         print("error: --steps must be >= 1", file=sys.stderr)
         return 2
     try:

@@ -48,8 +48,9 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: GeneratorC
     return path
 
 
-def read_metadata(path: str | Path) -> dict[str, str]:
-    """The checkpoint's metadata, after checking the file is a complete safetensors file."""
+def read_metadata(path: str | Path, generator: bool = True) -> dict[str, str]:
+    """The checkpoint's metadata, after checking the file is a complete safetensors file
+    (and, with generator=True, a generator checkpoint of the version this code reads)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {str(path)!r}")
@@ -81,6 +82,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     meta = header.get("__metadata__") or {}
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise CheckpointError(f"{str(path)!r} has malformed metadata (must map strings to strings)")
+    if not generator:
+        return meta
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is a safetensors file but not an inspatio_gym generator "
                               f"checkpoint (format {meta.get('format')!r}, expected {FORMAT!r})")

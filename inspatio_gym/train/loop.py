@@ -1,0 +1,176 @@
+"""The training loop every stage shares: devices, DDP, resume, logging, checkpoints.
+
+A stage supplies its modules and optimisers, a batch for (step, rank) and a loss; the loop
+does the rest, identically on one CPU process, on several under torchrun (gloo on the CPU,
+NCCL on GPUs) and after a resume: the batch of a step depends only on (seed, step, rank),
+and the training state (weights, optimiser, RNG, step) is saved atomically every
+save_every steps and at the end.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import json
+import os
+import time
+from dataclasses import asdict
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from tqdm.auto import tqdm
+
+from .config import RunConfig
+from .data import batch_rng
+from .state import load_train_state, save_train_state
+
+__all__ = ["Stage", "train", "Dist"]
+
+
+class Stage(Protocol):
+    """What a training stage provides to the loop."""
+
+    def modules(self) -> dict[str, torch.nn.Module]: ...  # everything saved; "student" is trained
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+    def batch(self, rng: np.random.Generator) -> Any: ...
+    def step(self, batch: Any, trained: torch.nn.Module) -> dict[str, float]: ...  # backward + optimiser step
+    def samples(self, trained: torch.nn.Module) -> torch.Tensor | None: ...  # an image [3, H, W] in [0, 1]
+    def export(self, model: torch.nn.Module, path: Path, meta: dict[str, Any]) -> Path: ...
+
+
+class Dist:
+    """Rank and world size from torchrun's environment; a process group when world > 1."""
+
+    def __init__(self, device: str) -> None:
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(device if device != "cuda" else f"cuda:{self.local}")
+        if self.world > 1 and not dist.is_initialized():
+            # a rank that dies must not leave the others waiting forever in a collective
+            timeout = timedelta(seconds=float(os.environ.get("INSPATIO_GYM_DIST_TIMEOUT", "1800")))
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", timeout=timeout)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1 and dist.is_initialized():
+            dist.barrier()
+            time.sleep(0.05)  # let gloo's threads release finished work (they need the GIL)
+            dist.destroy_process_group()
+
+
+def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for e, p in zip(ema.parameters(), model.parameters()):
+            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
+        for e, b in zip(ema.buffers(), model.buffers()):
+            e.copy_(b)
+
+
+def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", resume: bool = True,
+          progress: bool = True, stop_at: int | None = None) -> dict[str, Any]:
+    """Run (or continue) a stage to cfg.steps (or stop_at, for tests of resuming).
+
+    Writes under out/: state.safetensors (resumable), the stage's export, tb/ (TensorBoard
+    scalars and samples), samples/*.png and summary.json. Returns the summary.
+    """
+    out = Path(out)
+    d = Dist(device)
+    torch.manual_seed(cfg.seed)
+    modules = stage.modules()
+    for m in modules.values():
+        m.to(d.device)
+    opts = stage.optimizers()
+    student = modules["student"]
+    ema = copy.deepcopy(student).eval() if cfg.ema > 0 else None
+    if ema is not None:
+        modules = {**modules, "ema": ema}
+    state_path = out / "state.safetensors"
+    start, spent = 0, 0.0
+    if resume and state_path.exists():
+        start, extra = load_train_state(state_path, modules, opts)
+        spent = float(extra.get("seconds", 0.0))
+        if d.world > 1:  # ranks restored the same RNG; keep their streams distinct
+            torch.manual_seed(cfg.seed + 1_000_003 * d.rank + start)
+    trained = student
+    if d.world > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(student, device_ids=[d.local] if d.device.type == "cuda" else None)
+    writer = None
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(out / "tb"))
+        except ImportError:  # TensorBoard is optional: scalars still go to summary.json
+            writer = None
+    end = cfg.steps if stop_at is None else min(cfg.steps, stop_at)
+    last: dict[str, float] = {}
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=f"train {cfg.stage}",
+               disable=not (progress and d.main), unit="step")
+    for step in bar:
+        student.train()
+        batch = stage.batch(batch_rng(cfg.seed, step, d.rank))
+        last = stage.step(batch, trained)
+        if ema is not None:
+            _ema_update(ema, student, cfg.ema)
+        n = step + 1
+        if d.main and (n % cfg.log_every == 0 or n == end):
+            bar.set_postfix({k: f"{v:.4g}" for k, v in last.items()})
+            history.append({"step": n, **last})
+            if writer is not None:
+                for k, v in last.items():
+                    writer.add_scalar(f"{cfg.stage}/{k}", v, n)
+        if d.main and (n % cfg.sample_every == 0 or n == end):
+            img = stage.samples(ema if ema is not None else student)
+            if img is not None:
+                from ..media import write_png
+
+                write_png(out / "samples" / f"{n:07d}.png", (img.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy())
+                if writer is not None:
+                    writer.add_image(f"{cfg.stage}/samples", img, n)
+        if n % cfg.save_every == 0 or n == end:
+            if d.main:
+                save_train_state(state_path, modules, opts, n,
+                                 {"seconds": spent + time.perf_counter() - t0, "config": asdict(cfg)})
+            d.barrier()
+    seconds = spent + time.perf_counter() - t0
+    summary = {"stage": cfg.stage, "steps": end, "seconds": round(seconds, 2), "world_size": d.world,
+               "device": str(d.device), "last": last, "history": history}
+    if d.world > 1:  # DDP keeps replicas equal; check it rather than trust it
+        flat = torch.cat([p.detach().reshape(-1).double() for p in student.parameters()])
+        lo, hi = flat.clone(), flat.clone()
+        dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+        dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+        summary["ranks_in_sync"] = bool(torch.equal(lo, hi))
+        # Drop the DDP wrapper while the process group is still registered, with nothing in
+        # flight: freeing its Reducer after destroy_process_group runs ~ProcessGroupGloo there,
+        # holding the GIL, while a gloo thread waits for the GIL to free a tensor (deadlock).
+        dist.barrier()
+        trained = None
+        gc.collect()
+    if d.main:
+        if end == cfg.steps:
+            final = ema if ema is not None else student
+            summary["export"] = str(stage.export(final, out, {"steps": end, "seconds": round(seconds, 2)}))
+        prev = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+        summary["history"] = [h for h in prev.get("history", []) if h["step"] <= start] + history
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+        if writer is not None:
+            writer.close()
+    d.close()
+    return summary
