@@ -23,7 +23,8 @@ from ..world.reference import ReferenceWorld
 from .base import Backend, View
 from .warp import WarpBackend
 
-__all__ = ["StarBackend", "UntrainedModelWarning", "DEFAULT_CHECKPOINT", "resolve_device"]
+__all__ = ["StarBackend", "UntrainedModelWarning", "DEFAULT_CHECKPOINT", "condition_from_view", "condition_warp",
+           "resolve_device"]
 
 #: The checkpoint shipped with the package, used when none is given (once one is trained).
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "star_cpu.safetensors"
@@ -69,6 +70,20 @@ def _build(checkpoint: str | Path | None, config: GeneratorConfig, seed_weights:
     if compile:
         gen.dit = torch.compile(gen.dit)  # type: ignore[assignment]
     return gen
+
+
+def condition_from_view(view: View, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """The generator's spatial condition from a warp view: render [B, 3, H, W] in [-1, 1]
+    with holes at -1, and the coverage mask [B, 1, H, W] (0/1). Training data goes through
+    this same function, so the generator is trained on exactly what it sees at inference."""
+    render = torch.from_numpy(view.render).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    mask = torch.from_numpy(view.mask).to(device)[:, None].float()
+    return torch.where(mask > 0, render, torch.full_like(render, -1.0)), mask
+
+
+#: The warp the STAR backend conditions on: the time-aligned frame only, image holes left empty.
+def condition_warp() -> WarpBackend:
+    return WarpBackend(neighbours=0, inpaint_rgb=False)
 
 
 class StarBackend(Backend):
@@ -120,7 +135,7 @@ class StarBackend(Backend):
                 stacklevel=2,
             )
         self.cfg = self.generator.cfg
-        self.warp = WarpBackend(neighbours=0, inpaint_rgb=False)
+        self.warp = condition_warp()
         self.sessions = None
 
     def __getstate__(self) -> dict:
@@ -158,9 +173,7 @@ class StarBackend(Backend):
         assert self.sessions is not None
         w = self.warp.observe(world, lanes, c2w, frames)
         dev = self.device
-        render = torch.from_numpy(w.render).to(dev).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-        mask = torch.from_numpy(w.mask).to(dev)[:, None].float()
-        render = torch.where(mask > 0, render, torch.full_like(render, -1.0))
+        render, mask = condition_from_view(w, dev)
         plucker = None
         if self.cfg.dit.plucker:
             h, wd = self.cfg.latent_hw

@@ -1,0 +1,123 @@
+"""Generator training pairs: the spatial condition a frame would get at inference, and its truth.
+
+Synthetic (camera control): a procedural reference video along a source path, and a target
+camera path at the same times (the source path moved by a random rigid offset that drifts
+slowly), both rendered exactly, so the target shows true disocclusions. The condition is
+the reference warped into the target cameras by the STAR backend's own warp and
+conditioning (`condition_warp`, `condition_from_view`), exactly as at inference.
+
+Real (visual fidelity): the target is the video frame itself; the condition comes from a
+double reprojection, the frame warped with its depth to a random nearby camera and back,
+so its holes have the shapes of disocclusions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..backends.star import condition_from_view, condition_warp
+from ..backends.base import View
+from ..geometry.camera import make_pose, rot_x, rot_y
+from ..geometry.view import finish_splat
+from ..geometry.warp import forward_warp
+from ..world.reference import ReferenceWorld
+from ..world.sources import procedural_world
+from .data import TRAIN_SEEDS
+
+__all__ = ["PairBatch", "SyntheticPairs", "double_reprojection", "random_offset"]
+
+
+@dataclass
+class PairBatch:
+    """B clips of T frames: target truth, condition (render, mask) and the reference frames."""
+
+    target: torch.Tensor  # [B, T, 3, H, W] in [-1, 1]
+    render: torch.Tensor  # [B, T, 3, H, W] in [-1, 1], holes -1
+    mask: torch.Tensor  # [B, T, 1, H, W] 0/1
+    reference: torch.Tensor  # [B, T, 3, H, W] in [-1, 1], the time-aligned reference frames
+
+
+def random_offset(rng: np.random.Generator, scale: float, max_move: float = 0.5, max_turn: float = 15.0) -> np.ndarray:
+    """A rigid offset (c2w relative to the source camera): a move up to max_move x scale and
+    yaw / pitch up to max_turn / (max_turn / 2) degrees."""
+    d = rng.normal(size=3)
+    d *= rng.uniform(0, max_move * scale) / max(np.linalg.norm(d), 1e-9)
+    R = rot_y(math.radians(rng.uniform(-max_turn, max_turn))) @ rot_x(math.radians(rng.uniform(-max_turn, max_turn) / 2))
+    return make_pose(R, d)
+
+
+def _to_pm1(frames_u8: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(frames_u8).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+class SyntheticPairs:
+    """Pairs from procedural worlds: see the module docstring. Worlds are cached (LRU)."""
+
+    def __init__(self, size: int = 64, frames: int = 3, world_frames: int = 24, cache: int = 32,
+                 max_move: float = 0.5, max_turn: float = 15.0) -> None:
+        self.size, self.frames, self.world_frames = int(size), int(frames), int(world_frames)
+        self.max_move, self.max_turn = max_move, max_turn
+        self.warp = condition_warp()
+        self._worlds: OrderedDict[tuple, ReferenceWorld] = OrderedDict()
+        self._cache = cache
+
+    def world(self, seed: int, kind: str, path: str) -> ReferenceWorld:
+        key = (seed, kind, path)
+        if key not in self._worlds:
+            self._worlds[key] = procedural_world(seed=seed, kind=kind, path=path, num_frames=self.world_frames,
+                                                 width=self.size, height=self.size)
+            while len(self._worlds) > self._cache:
+                self._worlds.popitem(last=False)
+        self._worlds.move_to_end(key)
+        return self._worlds[key]
+
+    def clip(self, world: ReferenceWorld, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """(target, render, mask, reference) of one clip of self.frames frames."""
+        T = self.frames
+        start = int(rng.integers(0, world.num_frames - T + 1))
+        idx = np.arange(start, start + T)
+        off0 = random_offset(rng, world.scale, self.max_move, self.max_turn)
+        drift = random_offset(rng, world.scale, 0.02, 1.0)  # the target path is not a rigid copy
+        offs = [off0]
+        for _ in range(T - 1):
+            offs.append(offs[-1] @ drift)
+        c2w = np.stack([world.c2w[i] @ o for i, o in zip(idx, offs)])
+        scene = world.meta["scene"]
+        t = torch.from_numpy(idx.astype(np.float32) / world.fps)
+        rgb, _ = scene.render(torch.from_numpy(c2w), torch.from_numpy(world.K), self.size, self.size, t, 2)
+        target = rgb.permute(0, 3, 1, 2) * 2 - 1
+        target = (((target + 1) * 127.5 + 0.5).floor().clamp(0, 255) / 127.5 - 1)  # uint8 like real frames
+        view = self.warp.observe(world, np.arange(T), c2w, idx)
+        render, mask = condition_from_view(view)
+        return target, render, mask, _to_pm1(world.frames[idx])
+
+    def sample(self, batch: int, rng: np.random.Generator) -> PairBatch:
+        parts = []
+        for _ in range(batch):
+            seed = int(rng.integers(TRAIN_SEEDS.start, TRAIN_SEEDS.stop))
+            kind = "street" if rng.random() < 0.3 else "room"
+            path = ("pan", "dolly", "orbit")[int(rng.integers(3))]
+            parts.append(self.clip(self.world(seed, kind, path), rng))
+        return PairBatch(*(torch.stack(x) for x in zip(*parts)))
+
+
+def double_reprojection(world: ReferenceWorld, frames: np.ndarray, rng: np.random.Generator,
+                        max_move: float = 0.3, max_turn: float = 10.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Condition (render, mask) for frames idx [T] of a real world: each frame is warped with
+    its depth to a random nearby camera and that warp is warped back (its own depth), so the
+    holes are disocclusions of the frame's own geometry. The target is the frame itself."""
+    idx = np.asarray(frames)
+    c2w = world.c2w[idx]
+    away = np.stack([c @ random_offset(rng, world.scale, max_move, max_turn) for c in c2w])
+    K = torch.from_numpy(world.K)
+    there = forward_warp(torch.from_numpy(world.frames[idx]), torch.from_numpy(world.depth[idx]), K,
+                         torch.from_numpy(c2w), torch.from_numpy(away), alpha=25.0, depth_unit=world.scale)
+    back = forward_warp(there.rgb, torch.where(there.mask, there.depth, torch.zeros_like(there.depth)), K,
+                        torch.from_numpy(away), torch.from_numpy(c2w), alpha=25.0, depth_unit=world.scale)
+    v = finish_splat(back, fill_rgb=False)
+    return condition_from_view(View(rgb=v.rgb, depth=v.depth, mask=v.mask, render=v.render))
