@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if (getattr(args, "steps", 1) or 1) < 1:
+    steps = getattr(args, "steps", None)
+    if steps is not None and steps < 1:
         print("error: --steps must be >= 1", file=sys.stderr)
         return 2
     try:

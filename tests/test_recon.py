@@ -566,3 +566,39 @@ def test_sfm_retries_until_enough_frames_register(monkeypatch):
     with pytest.raises(SfmError, match="only 4 of 10 frames registered"):
         preprocess._sfm_with_retries(frames, PreprocessSettings(), report)
     assert report["registered"] == 4 and len(report["sfm_attempts"]) == 4
+
+
+def test_review_fixes_fov_geometry_conflict_mm_png_prior_and_unknown_parallax(tmp_path, clips, own_cache):
+    from inspatio_gym.recon.imports import load_geometry_dir
+    from inspatio_gym.recon.parallax import measure_parallax
+    from inspatio_gym.recon.prior import ground_plane_depth
+
+    w = video_world(clips["static"], 64, 64, fov=90.0)  # the focal prior follows fov
+    assert w.meta["preprocess"]["settings"]["fov"] == 90.0
+    w2 = video_world(clips["static"], 64, 64, preprocess={"long_side": 96})
+    assert w2.meta["preprocess"]["settings"]["long_side"] == 96
+    with pytest.raises(ValueError, match="bad preprocess option"):
+        video_world(clips["static"], 64, 64, preprocess={"colour": 1})
+    folder = tmp_path / "g"
+    write_folder(folder, np.full((2, 6, 8), 2.0, np.float32), depth_format="png")
+    with pytest.raises(ValueError, match="cannot be combined"):
+        video_world(clips["static"], 64, 64, geometry=folder, K=np.eye(3))
+    png = sorted(folder.glob("*.png"))[0]
+    raw = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    raw[0, 0] = 65535  # 7-Scenes' "no measurement"
+    cv2.imwrite(str(png), raw)
+    g = load_geometry_dir(folder)
+    assert g.depth[0, 0, 0] == 0 and g.depth[0, 1, 1] == pytest.approx(2.0)
+    K = np.array([[50.0, 0, 31.5], [0, 50.0, 23.5], [0, 0, 1]])
+    d = ground_plane_depth(48, 64, K)  # upright: floor depth = height * fy / (v - cy), one unit height
+    assert d[40, 10] == pytest.approx(50.0 / (40 - 23.5), rel=1e-5)
+    black = np.concatenate([np.zeros((1, 48, 64, 3), np.uint8), np.stack([d[..., None].repeat(3, -1).astype(np.uint8)] * 3)])
+    r = measure_parallax(black)  # no corners in the first frame: unknown, so SfM decides
+    assert not r.known and not r.static and r.enough(0.5)
+
+
+def test_cli_rejects_zero_steps(capsys):
+    from inspatio_gym.cli import main
+
+    assert main(["rollout", "--steps", "0"]) == 2
+    assert "--steps must be >= 1" in capsys.readouterr().err

@@ -139,3 +139,21 @@ def test_config_errors(tmp_path):
             RunConfig(**kw)
     with pytest.raises(ValueError, match="unknown model config"):
         VAEStage(replace(TINY, model="huge"))
+
+
+def test_initial_weights_follow_the_seed_and_restart_and_config_checks(tmp_path):
+    torch.manual_seed(1)
+    a = VAEStage(TINY).model.state_dict()
+    torch.manual_seed(2)  # another process would start from other global RNG state
+    b = VAEStage(TINY).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = VAEStage(replace(TINY, seed=7)).model.state_dict()
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    train(VAEStage(TINY), TINY, tmp_path, progress=False, stop_at=2)
+    changed = replace(TINY, lr=5e-3)
+    with pytest.raises(ValueError, match=r"different run \(lr: 0.001 -> 0.005\)"):
+        train(VAEStage(changed), changed, tmp_path, progress=False)
+    longer = replace(TINY, steps=6)  # running longer is the same run
+    assert train(VAEStage(longer), longer, tmp_path, progress=False)["steps"] == 6
+    s = train(VAEStage(changed), changed, tmp_path, progress=False, resume=False, stop_at=1)
+    assert s["steps"] == 1 and [h["step"] for h in s["history"]] == [1]  # started over

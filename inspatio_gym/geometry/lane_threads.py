@@ -42,9 +42,10 @@ def num_threads() -> int:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    """The process's pool, with at least `workers` threads (grown, never shrunk per call)."""
     global _pool, _pool_pid
     with _pool_lock:
-        if _pool is None or _pool_pid != os.getpid() or _pool._max_workers != workers:
+        if _pool is None or _pool_pid != os.getpid() or _pool._max_workers < workers:
             # a forked child inherits the object but not its threads: make a new one
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inspatio-lanes")
             _pool_pid = os.getpid()
@@ -70,7 +71,7 @@ def run_lanes(kernel: Callable[..., None], args: Sequence, lane_args: Sequence[i
         lo, hi = bounds[k], bounds[k + 1]
         return [a[lo:hi] if i in sliced else a for i, a in enumerate(args)]
 
-    pool = _executor(n - 1)
+    pool = _executor(max(1, num_threads() - 1))
     futures = [pool.submit(kernel, *chunk(k)) for k in range(1, n)]
     try:
         kernel(*chunk(0))

@@ -228,7 +228,9 @@ def _read_uint16(path: Path) -> np.ndarray:
 
 
 def _read_mm_png(path: Path) -> np.ndarray:
-    return _read_uint16(path).astype(np.float32) / np.float32(1000.0)
+    """Millimetres; 0 and 65535 (7-Scenes' "no measurement") are unknown depth."""
+    raw = _read_uint16(path)
+    return np.where(raw == 65535, 0, raw).astype(np.float32) / np.float32(1000.0)
 
 
 def _read_npy(path: Path) -> np.ndarray:

@@ -125,8 +125,8 @@ def plane_sweep_depth(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, depth_
                       anchors: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Depth [N, H, W] float32 for frames [N, H, W, 3] uint8 with intrinsics K and poses c2w
-    (any unit; depth_range (near, far) in that unit), and the fraction of pixels that passed
-    every check (before filling) per frame. progress(n) is called after each frame.
+    (any unit; depth_range (near, far) in that unit), and the mask [N, H, W] of pixels that
+    passed every check (measured, not filled). progress(n) is called after each frame.
 
     anchors (frame index [M], pixel uv [M, 2], depth [M]): sparse points that seed the hole
     filling where the sweep kept no measurement (they never overwrite a kept pixel)."""
@@ -151,7 +151,6 @@ def plane_sweep_depth(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, depth_
         for j in nbrs[i][:2]:
             consistent[i] |= _reproject_agrees(i, int(j), kept, K, c2w, settings.consistency)
     final = good & consistent
-    ratio = final.reshape(N, -1).mean(1)
     inv_np = np.where(final, 1.0 / np.maximum(raw, 1e-9), 0).astype(np.float32)
     seeds = final.copy()
     if anchors is not None:
@@ -167,4 +166,4 @@ def plane_sweep_depth(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, depth_
     filled = push_pull_fill(inv, torch.from_numpy(seeds).unsqueeze(1))[:, 0].numpy()
     fallback = 1.0 / scale
     filled = np.where(filled > 0, filled, fallback)  # frames with no kept pixel at all
-    return (1.0 / filled).astype(np.float32), ratio
+    return (1.0 / filled).astype(np.float32), final

@@ -24,11 +24,17 @@ class ParallaxReport:
     tracked: int  # corners tracked through the whole clip
 
     @property
+    def known(self) -> bool:
+        """Enough corners were tracked to judge (a black first frame or lost tracks: unknown)."""
+        return self.tracked >= 8
+
+    @property
     def static(self) -> bool:
-        return self.motion_px < 1.0
+        return self.known and self.motion_px < 1.0
 
     def enough(self, min_parallax_px: float) -> bool:
-        return self.parallax_px >= min_parallax_px
+        """Parallax to triangulate from, or no way to tell (then SfM decides)."""
+        return not self.known or self.parallax_px >= min_parallax_px
 
 
 def _gray(f: np.ndarray) -> np.ndarray:

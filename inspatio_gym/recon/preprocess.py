@@ -2,7 +2,8 @@
 
 Stages (each with a progress bar): read the video streamed and downscaled; measure its
 parallax; with enough parallax, camera poses by COLMAP SfM and dense depth by plane sweep
-(the sparse points fix its depth range and unit, and score it: anchor agreement); without (a static or only rotating camera, a clip SfM
+(the sparse points fix its depth range and unit, seed the filling of its holes, and score
+it where it measured: anchor agreement); without (a static or only rotating camera, a clip SfM
 cannot register), the ground-plane prior with rotations from homographies, and a warning.
 Poses are expressed relative to the first frame and scaled so that the median depth is 1.
 """
@@ -32,7 +33,7 @@ from .sfm import SfmError, fill_poses, run_sfm
 __all__ = ["PreprocessSettings", "Preprocessed", "preprocess_video", "NoParallaxWarning", "PIPELINE_VERSION"]
 
 #: Bumped whenever a change of this pipeline changes its output: part of every cache key.
-PIPELINE_VERSION = 6
+PIPELINE_VERSION = 7
 
 
 class NoParallaxWarning(DepthPriorWarning):
@@ -163,7 +164,8 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
                               "stride": stride, "fps": fps, "fallback": None}
     t0 = time.perf_counter()
     par = measure_parallax(frames)
-    report.update(motion_px=round(par.motion_px, 3), parallax_px=round(par.parallax_px, 3), tracked=par.tracked)
+    report.update(motion_px=round(par.motion_px, 3), parallax_px=round(par.parallax_px, 3), tracked=par.tracked,
+                  parallax_known=par.known)
     stage("parallax", t0)
     depth = c2w = None
     if T < 2:
@@ -195,7 +197,7 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
             t0 = time.perf_counter()
             depth, kept = _dense(frames, K, c2w, np.percentile(z_pos / scale, [5, 95]) if len(z_pos) else (0.2, 5.0),
                                  s, progress, (ids[of], uv, z))
-            report.update(depth_kept=round(float(kept.mean()), 4), **_anchor_agreement(depth, ids[of], uv, z))
+            report.update(depth_kept=round(float(kept.mean()), 4), **_anchor_agreement(depth, kept, ids[of], uv, z))
             stage("depth", t0)
     if depth is not None and report["fallback"] is not None:
         c2w = _normalise(c2w, 1.0)
@@ -266,16 +268,19 @@ def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, s: Prepro
         depth, kept = plane_sweep_depth(small, Ks, c2w, (near, far), MvsSettings(), progress=pb.update,
                                         anchors=(f, uv_small, z))
     big = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in depth]).astype(np.float32)
-    return big, kept
+    kept_big = np.stack([cv2.resize(k.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) for k in kept]) > 0
+    return big, kept_big
 
 
-def _anchor_agreement(depth: np.ndarray, obs_frame: np.ndarray, obs_uv: np.ndarray, obs_z: np.ndarray) -> dict:
-    """How the dense depth agrees with the sparse SfM points it never saw as input."""
+def _anchor_agreement(depth: np.ndarray, kept: np.ndarray, obs_frame: np.ndarray, obs_uv: np.ndarray,
+                      obs_z: np.ndarray) -> dict:
+    """How the measured dense depth agrees with the sparse SfM points, at pixels the sweep
+    measured (sparse points that fell in holes seeded the fill there, so they are not scored)."""
     T, h, w = depth.shape
-    ok = obs_z > 0
-    u = np.clip(np.round(obs_uv[ok, 0]).astype(int), 0, w - 1)
-    v = np.clip(np.round(obs_uv[ok, 1]).astype(int), 0, h - 1)
-    ratio = depth[obs_frame[ok], v, u] / obs_z[ok]
+    u = np.clip(np.round(obs_uv[:, 0]).astype(int), 0, w - 1)
+    v = np.clip(np.round(obs_uv[:, 1]).astype(int), 0, h - 1)
+    ok = (obs_z > 0) & kept[obs_frame, v, u]
+    ratio = depth[obs_frame[ok], v[ok], u[ok]] / obs_z[ok]
     if not len(ratio):
         return {}
     return {"anchor_median_ratio": round(float(np.median(ratio)), 4),

@@ -50,6 +50,8 @@ class Dist:
         self.rank = int(os.environ.get("RANK", "0"))
         self.local = int(os.environ.get("LOCAL_RANK", "0"))
         self.device = torch.device(device if device != "cuda" else f"cuda:{self.local}")
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
         if self.world > 1 and not dist.is_initialized():
             # a rank that dies must not leave the others waiting forever in a collective
             timeout = timedelta(seconds=float(os.environ.get("INSPATIO_GYM_DIST_TIMEOUT", "1800")))
@@ -63,11 +65,32 @@ class Dist:
         if self.world > 1:
             dist.barrier()
 
+    def broadcast(self, value: Any) -> Any:
+        """Rank 0's value on every rank."""
+        if self.world == 1:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def close(self) -> None:
         if self.world > 1 and dist.is_initialized():
             dist.barrier()
             time.sleep(0.05)  # let gloo's threads release finished work (they need the GIL)
             dist.destroy_process_group()
+
+
+#: Config fields a resumed run may change (how long it runs, where it logs), not what it trains.
+_RESUMABLE_CHANGES = {"steps", "out", "log_every", "save_every", "sample_every"}
+
+
+def _check_same_run(saved: dict, now: dict, path: Path) -> None:
+    diff = sorted(k for k in set(saved) | set(now) if k not in _RESUMABLE_CHANGES and
+                  json.dumps(saved.get(k), sort_keys=True) != json.dumps(now.get(k), sort_keys=True))
+    if diff:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff)
+        raise ValueError(f"{str(path)!r} is the state of a different run ({detail}); resume with the same "
+                         "config, or pass --restart to start over")
 
 
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
@@ -98,11 +121,18 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         modules = {**modules, "ema": ema}
     state_path = out / "state.safetensors"
     start, spent = 0, 0.0
-    if resume and state_path.exists():
+    if not resume and d.main:  # a restart must not be resumed later from the old run's files
+        import shutil
+
+        for old in (state_path, out / "summary.json"):
+            old.unlink(missing_ok=True)
+        shutil.rmtree(out / "tb", ignore_errors=True)
+    d.barrier()
+    found = d.broadcast(state_path.exists() if d.main else False)  # rank 0's filesystem decides
+    if resume and found:
         start, extra = load_train_state(state_path, modules, opts)
         spent = float(extra.get("seconds", 0.0))
-        if d.world > 1:  # ranks restored the same RNG; keep their streams distinct
-            torch.manual_seed(cfg.seed + 1_000_003 * d.rank + start)
+        _check_same_run(extra.get("config", {}), asdict(cfg), state_path)
     trained = student
     if d.world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(student, device_ids=[d.local] if d.device.type == "cuda" else None)
@@ -124,7 +154,9 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
                disable=not (progress and d.main), unit="step")
     for step in bar:
         student.train()
-        batch = stage.batch(batch_rng(cfg.seed, step, d.rank))
+        rng = batch_rng(cfg.seed, step, d.rank)
+        torch.manual_seed(int(rng.integers(2**62)))  # torch noise too is a function of (seed, step, rank)
+        batch = stage.batch(rng)
         last = stage.step(batch, trained)
         if ema is not None:
             _ema_update(ema, student, cfg.ema)

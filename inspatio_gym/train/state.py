@@ -1,8 +1,9 @@
 """Resumable training state in one safetensors file: weights, optimiser, step, RNG.
 
-Model weights, optimiser tensors (per-parameter moments) and the torch RNG state are
-tensors; the optimiser's nested structure, hyper-parameters, the step, the numpy RNG state
-and the run's config go into the metadata as JSON. Nothing is pickled, so a resumed run
+Model weights, optimiser tensors (per-parameter moments) and the torch CPU RNG state are
+tensors; the optimiser's nested structure, hyper-parameters, the step and the run's config
+go into the metadata as JSON (batches and per-step torch randomness are functions of
+(seed, step, rank), so no other RNG state is needed). Nothing is pickled, so a resumed run
 loads exactly what it saved and a tampered file cannot run code. Written atomically.
 """
 

@@ -57,6 +57,7 @@ class VAEStage:
         if cfg.size % s:
             raise ValueError(f"size {cfg.size} must be a multiple of the VAE's compression {s}")
         self.data = ProceduralClips(size=cfg.size, frames=cfg.clip_frames)
+        torch.manual_seed(cfg.seed)  # initial weights follow the run's seed, not the process's
         self.model = TinyVAE(self.vae_config)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         self._fixed = self.data.sample(4, batch_rng(cfg.seed, FIXED_SAMPLES))  # the same clips in every sample image

@@ -182,6 +182,7 @@ def video_world(
     pattern: str | None = None,
     geometry: str | Path = "auto",
     progress: bool = True,
+    preprocess: dict[str, Any] | None = None,
 ) -> ReferenceWorld:
     """A world from a video file or an image folder, with optional user geometry.
 
@@ -189,19 +190,33 @@ def video_world(
     plane-sweep depth, or the ground-plane prior when the clip has no parallax; cached on
     disk, see recon.store), "plane" (a fronto-parallel plane, static camera: instant), or
     a folder of depth and poses made elsewhere (the original system's DA3 output, its Pi3
-    conversion, or a plain folder; see recon.imports).
+    conversion, or a plain folder; see recon.imports). preprocess: PreprocessSettings fields
+    (e.g. {"long_side": 480}); fov is the focal prior. With "auto", stride and max_frames
+    apply to the preprocessed frames (at most 300, evenly spaced, by default).
     depth may be an array or a .npy/.npz file (an .npz may also carry c2w and K);
     arrays at the source resolution are cropped and resized like the frames, and K given
     for the source resolution is moved through the same crop and resize. pattern selects
     the images of a folder (glob, e.g. "*.color.png").
     """
     path = Path(path)
+    named = isinstance(geometry, str) and geometry in ("auto", "plane")
+    if not named and any(v is not None for v in (depth, c2w, K)):
+        raise ValueError(f"geometry={str(geometry)!r} (a folder of depth and poses) cannot be combined with "
+                         "depth=, c2w= or K=: give one source of geometry")
     if depth is None and c2w is None and K is None and not (isinstance(geometry, str) and geometry == "plane"):
         if isinstance(geometry, str) and geometry == "auto":
             if pattern is not None and not path.is_dir():
                 raise ValueError(f"pattern={pattern!r} applies to image folders, but {str(path)!r} is a file")
-            return _preprocessed_world(path, width, height, stride, max_frames, fps, progress, pattern)
+            from ..recon.preprocess import PreprocessSettings
+
+            try:
+                settings = PreprocessSettings(**{"fov": float(fov), **(preprocess or {})})
+            except TypeError as e:
+                raise ValueError(f"bad preprocess option: {e}") from None
+            return _preprocessed_world(path, width, height, stride, max_frames, fps, progress, pattern, settings)
         return _imported_world(path, geometry, width, height, stride, max_frames, fov, fps, pattern)
+    if preprocess is not None:
+        raise ValueError("preprocess= applies to geometry='auto' without user depth, c2w or K")
     if path.is_dir():
         (frames, src), vfps = read_image_folder(path, width, height, stride, max_frames, pattern), 30.0
     else:
@@ -239,13 +254,16 @@ def _fit_rgb(frames: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _preprocessed_world(path: Path, width: int, height: int, stride: int, max_frames: int | None,
-                        fps: float | None, progress: bool, pattern: str | None = None) -> ReferenceWorld:
+                        fps: float | None, progress: bool, pattern: str | None = None,
+                        settings: Any = None) -> ReferenceWorld:
     """A world from the (cached) preprocessed geometry of a video: see recon.preprocess."""
     from ..recon.store import preprocessed
     from .video import _check_sampling
 
     _check_sampling(stride, max_frames)
-    pre, hit = preprocessed(path, progress=progress, pattern=pattern)
+    from ..recon.preprocess import PreprocessSettings
+
+    pre, hit = preprocessed(path, settings or PreprocessSettings(), progress=progress, pattern=pattern)
     sel = slice(0, None if max_frames is None else max_frames * stride, stride)
     frames, depth, c2w = pre.frames[sel], pre.depth[sel], pre.c2w[sel]
     src = (pre.frames.shape[2], pre.frames.shape[1])
@@ -256,7 +274,7 @@ def _preprocessed_world(path: Path, width: int, height: int, stride: int, max_fr
         warnings.warn(f"{path.name}: {pre.report.get('fallback_reason')}: depth is the ground-plane prior",
                       NoParallaxWarning, stacklevel=4)
     world = ReferenceWorld(_fit_rgb(frames, width, height), _fit_depth(depth, len(frames), width, height, src),
-                           _fit_K(pre.K, width, height, src), c2w, (fps or pre.fps) / stride, name=path.name,
+                           _fit_K(pre.K, width, height, src), c2w, fps or pre.fps / stride, name=path.name,
                            depth_source="ground_plane_prior" if fallback else "sfm",
                            meta={"preprocess": pre.report, "cache_hit": hit})
     return world
@@ -331,7 +349,8 @@ def load_world(source: Any = None, width: int = 64, height: int = 64, **options:
         p = Path(source)
         if not p.exists():
             raise FileNotFoundError(f"video not found: {str(source)!r}")
-        allowed = {"stride", "max_frames", "depth", "c2w", "K", "fov", "fps", "pattern", "geometry", "progress"}
+        allowed = {"stride", "max_frames", "depth", "c2w", "K", "fov", "fps", "pattern", "geometry", "progress",
+                   "preprocess"}
         bad = set(options) - allowed
         if bad:
             raise ValueError(f"unknown option(s) {sorted(bad)} for a video world (allowed: {sorted(allowed)})")
