@@ -7,6 +7,7 @@ so a full-resolution video is never held in memory.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -64,43 +65,9 @@ def _frames(cap: cv2.VideoCapture, stride: int, max_frames: int | None) -> Itera
         i += 1
 
 
-def probe_video(path: str | Path) -> tuple[int, int, int, float]:
-    """(width, height, frame count, fps) from the container (count 0 when it states none)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"video not found: {str(path)!r}")
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        if not cap.isOpened():
-            raise VideoError(f"cannot open video {str(path)!r}: not a video OpenCV/FFmpeg can decode")
-        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
-        n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        fps = cap.get(cv2.CAP_PROP_FPS)
-    finally:
-        cap.release()
-    if w <= 0 or h <= 0:
-        raise VideoError(f"video {str(path)!r} states no frame size (corrupt header?)")
-    n = int(n) if n and np.isfinite(n) and n > 0 else 0
-    fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
-    return w, h, n, fps
-
-
-def probe_fps(path: str | Path) -> float:
-    """The container's frame rate (30 when it states none or nonsense)."""
-    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
-    finally:
-        cap.release()
-    return float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
-
-
-def read_video(
-    path: str | Path, width: int, height: int, stride: int = 1, max_frames: int | None = None
-) -> tuple[np.ndarray, float, tuple[int, int]]:
-    """Frames [T, height, width, 3] uint8 RGB, the effective fps and the source size (w, h)."""
-    path = Path(path)
-    _check_sampling(stride, max_frames)
+@contextmanager
+def _open_video(path: Path) -> Iterator[cv2.VideoCapture]:
+    """An opened capture of a video file (released on exit), or a clear error naming it."""
     if not path.exists():
         raise FileNotFoundError(f"video not found: {str(path)!r}")
     if not path.is_file():
@@ -109,12 +76,49 @@ def read_video(
     try:
         if not cap.isOpened():
             raise VideoError(f"cannot open video {str(path)!r}: not a video OpenCV/FFmpeg can decode")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        fps = float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
-        src = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
-        frames = [fit_frame(f, width, height) for f in _frames(cap, stride, max_frames)]
+        yield cap
     finally:
         cap.release()
+
+
+def _fps(cap: cv2.VideoCapture) -> float:
+    """The container's frame rate (30 when it states none or nonsense)."""
+    fps = cap.get(cv2.CAP_PROP_FPS) if cap.isOpened() else 0.0
+    return float(fps) if fps and np.isfinite(fps) and 0 < fps < 1000 else 30.0
+
+
+def probe_video(path: str | Path) -> tuple[int, int, int, float]:
+    """(width, height, frame count, fps) from the container (count 0 when it states none)."""
+    path = Path(path)
+    with _open_video(path) as cap:
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        n = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        fps = _fps(cap)
+    if w <= 0 or h <= 0:
+        raise VideoError(f"video {str(path)!r} states no frame size (corrupt header?)")
+    n = int(n) if n and np.isfinite(n) and n > 0 else 0
+    return w, h, n, fps
+
+
+def probe_fps(path: str | Path) -> float:
+    """The container's frame rate (30 when it states none or nonsense, or cannot be opened)."""
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        return _fps(cap)
+    finally:
+        cap.release()
+
+
+def read_video(
+    path: str | Path, width: int, height: int, stride: int = 1, max_frames: int | None = None
+) -> tuple[np.ndarray, float, tuple[int, int]]:
+    """Frames [T, height, width, 3] uint8 RGB, the effective fps and the source size (w, h)."""
+    path = Path(path)
+    _check_sampling(stride, max_frames)
+    with _open_video(path) as cap:
+        fps = _fps(cap)
+        src = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        frames = [fit_frame(f, width, height) for f in _frames(cap, stride, max_frames)]
     if not frames:
         raise VideoError(f"video {str(path)!r} has no decodable frames (empty or corrupt)")
     return np.stack(frames), fps / stride, src
