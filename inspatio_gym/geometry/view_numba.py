@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .lane_threads import run_lanes
-from .splat_numba import splat_maps
+from .splat_numba import _F0, _F1, _U8, splat_maps
 
 try:
     from numba import njit
@@ -28,12 +28,9 @@ except ImportError:  # pragma: no cover - exercised only without numba
 
 __all__ = ["available", "finish_splat_numba", "warp_view_numba"]
 
-_F0 = np.float32(0.0)
-_F1 = np.float32(1.0)
 _F4 = np.float32(4.0)
 _EPS = np.float32(1e-12)
 _HALF = np.float32(0.5)
-_U8 = np.float32(255.0)
 _QUARTER = np.float32(0.25)
 
 

@@ -120,10 +120,11 @@ def _normalise(c2w: np.ndarray, depth_scale: float) -> np.ndarray:
 
 def _sparse_depths(sfm, c2w_reg: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(frame, uv, z) of every observation of a sparse point, z in the frame's camera."""
-    z = np.empty(len(sfm.obs_frame))
-    for k, (f, p) in enumerate(zip(sfm.obs_frame, sfm.obs_point)):
-        w2c = np.linalg.inv(c2w_reg[int(f)])
-        z[k] = (w2c[:3, :3] @ sfm.points[p] + w2c[:3, 3])[2]
+    frames = sorted(c2w_reg)
+    w2c = np.linalg.inv(np.stack([c2w_reg[f] for f in frames]))  # one inverse per frame
+    row = np.searchsorted(frames, sfm.obs_frame)
+    X = sfm.points[sfm.obs_point]
+    z = np.einsum("nj,nj->n", w2c[row, 2, :3], X) + w2c[row, 2, 3]
     return sfm.obs_frame, sfm.obs_uv, z
 
 
