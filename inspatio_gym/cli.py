@@ -115,6 +115,9 @@ def _train(args: argparse.Namespace) -> int:
     from .train import load_run_config, make_stage, train
 
     cfg = load_run_config(args.config).override(steps=args.steps, out=args.out, seed=args.seed, batch=args.batch)
+    if args.stage is not None and args.stage != cfg.stage:
+        print(f"error: {args.config} configures stage {cfg.stage!r}, not {args.stage!r}", file=sys.stderr)
+        return 2
     if args.device == "cuda":
         import torch
 
@@ -167,6 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("keys", nargs="*", help="entries to clear (default: all)")
     c.set_defaults(func=_cache)
     t = sub.add_parser("train", help="run (or resume) a training stage; works under torchrun")
+    t.add_argument("stage", nargs="?", choices=["vae", "teacher", "causal", "distill"],
+                   help="the stage (checked against the config's)")
     t.add_argument("--config", required=True, help="a TOML file in configs/train/")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     t.add_argument("--steps", type=int, help="override the config's steps")

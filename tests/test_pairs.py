@@ -17,7 +17,8 @@ def _psnr(a: torch.Tensor, b: torch.Tensor, m: torch.Tensor) -> float:
 def test_synthetic_pairs_shapes_ranges_and_seeding():
     sp = SyntheticPairs(size=32, frames=2, world_frames=8)
     b = sp.sample(2, batch_rng(0, 1))
-    assert b.target.shape == b.render.shape == b.reference.shape == (2, 2, 3, 32, 32)
+    assert b.target.shape == b.render.shape == (2, 2, 3, 32, 32)
+    assert b.reference.shape == (2, 4, 3, 32, 32)  # the reference windows: T + 2w frames
     assert b.mask.shape == (2, 2, 1, 32, 32) and set(b.mask.unique().tolist()) <= {0.0, 1.0}
     for t in (b.target, b.render, b.reference):
         assert t.min() >= -1 and t.max() <= 1
@@ -35,7 +36,7 @@ def test_no_offset_reproduces_the_reference_and_offsets_open_holes():
     rng = np.random.default_rng(3)
     target, render, mask, reference = still.clip(w, rng)
     assert mask.mean() > 0.97
-    assert _psnr(render, target, mask) > 30 and _psnr(target, reference, torch.ones_like(mask)) > 30
+    assert _psnr(render, target, mask) > 30 and _psnr(target, reference[1:3], torch.ones_like(mask)) > 30
     moving = SyntheticPairs(size=48, frames=2, world_frames=8, max_move=0.5, max_turn=15.0)
     cov, ps = [], []
     for k in range(4):

@@ -62,9 +62,12 @@ class Rope3D(nn.Module):
         self.register_buffer("cos", torch.cos(ang).to(torch.float32), persistent=False)  # [slots, N, pairs]
         self.register_buffer("sin", torch.sin(ang).to(torch.float32), persistent=False)
 
-    def apply(self, x: torch.Tensor, slot: int) -> torch.Tensor:
-        """Rotate x [..., N, head_dim] to temporal slot `slot`."""
+    def apply(self, x: torch.Tensor, slot: int | torch.Tensor) -> torch.Tensor:
+        """Rotate x [..., N, head_dim] to temporal slot `slot`; with slots [F] (one per frame)
+        x is F frames of N tokens [..., F*N, head_dim]."""
         cos, sin = self.cos[slot], self.sin[slot]
+        if cos.dim() == 3:
+            cos, sin = cos.flatten(0, 1), sin.flatten(0, 1)
         x2 = x.unflatten(-1, (-1, 2))
         a, b = x2[..., 0], x2[..., 1]
         return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)
@@ -101,11 +104,14 @@ class Block(nn.Module):
         x: torch.Tensor,
         e: torch.Tensor,
         rope: Rope3D,
-        slot: int,
+        slot: int | torch.Tensor,
         ctx: tuple[torch.Tensor, torch.Tensor] | None,
         ctx_tail: bool = False,
+        attn_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x [B, N, D], e [B, 6, D], ctx (K, V) [B, H, L, dh] post-RoPE or None.
+        """x [B, N, D], e [B, 1 or N, 6, D] (per sample or per token), ctx (K, V) [B, H, L, dh]
+        post-RoPE or None, slot an int or one per frame of x (see Rope3D.apply), attn_mask a
+        boolean [N, N] (True: may attend) for passes without context.
 
         With ctx_tail the context buffers are [B, H, L + N, dh] and this pass writes its own
         keys/values into the last N rows (no per-pass concatenation of the whole context).
@@ -113,8 +119,8 @@ class Block(nn.Module):
         """
         B, N, D = x.shape
         H = self.heads
-        shift1, scale1, gate1, shift2, scale2, gate2 = (self.modulation + e).unbind(1)
-        h = torch.addcmul(shift1[:, None], self.norm1(x), 1 + scale1[:, None])
+        shift1, scale1, gate1, shift2, scale2, gate2 = (self.modulation[:, None] + e).unbind(2)
+        h = torch.addcmul(shift1, self.norm1(x), 1 + scale1)
         q, k, v = self.qkv(h).chunk(3, dim=-1)
         q = self.q_norm(q).view(B, N, H, -1).transpose(1, 2)
         k_raw = self.k_norm(k).view(B, N, H, -1).transpose(1, 2)
@@ -130,17 +136,19 @@ class Block(nn.Module):
         else:
             k_all = torch.cat([ctx[0], k], dim=2)
             v_all = torch.cat([ctx[1], v], dim=2)
-        a = F.scaled_dot_product_attention(q, k_all, v_all)
-        x = torch.addcmul(x, gate1[:, None], self.proj(a.transpose(1, 2).reshape(B, N, D)))
-        h = torch.addcmul(shift2[:, None], self.norm2(x), 1 + scale2[:, None])
-        x = torch.addcmul(x, gate2[:, None], self.mlp(h))
+        a = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=attn_mask)
+        x = torch.addcmul(x, gate1, self.proj(a.transpose(1, 2).reshape(B, N, D)))
+        h = torch.addcmul(shift2, self.norm2(x), 1 + scale2)
+        x = torch.addcmul(x, gate2, self.mlp(h))
         return x, k_raw, v
 
 
 class CausalDiT(nn.Module):
     """Predicts the flow velocity v = eps - x0 of one frame's latent given its context."""
 
-    def __init__(self, cfg: GeneratorConfig) -> None:
+    def __init__(self, cfg: GeneratorConfig, slots: int | None = None) -> None:
+        """slots: temporal RoPE slots (default cfg.slots, the causal cache layout); a clip
+        model (the teachers) takes one slot per clip time instead."""
         super().__init__()
         d = cfg.dit
         self.cfg = cfg
@@ -159,7 +167,7 @@ class CausalDiT(nn.Module):
         self.head_norm = nn.LayerNorm(d.width, elementwise_affine=False, eps=1e-6)
         self.head_modulation = nn.Parameter(torch.zeros(1, 2, d.width))
         self.head = nn.Linear(d.width, self.latent_ch * p * p)
-        self.rope = Rope3D(d.width // d.heads, cfg.slots, *self.grid, theta=d.rope_theta)
+        self.rope = Rope3D(d.width // d.heads, slots or cfg.slots, *self.grid, theta=d.rope_theta)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -196,9 +204,21 @@ class CausalDiT(nn.Module):
         return torch.cat([latent, mask, render], dim=1)
 
     def modulation(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-sample (block modulation [B, 6, D], time embedding [B, D]) for noise level sigma [B]."""
-        emb = self.time_embed(timestep_embedding(sigma * 1000.0, 256))
-        return self.time_proj(emb).unflatten(1, (6, -1)), emb
+        """(block modulation [*, 6, D], time embedding [*, D]) for noise levels sigma [*]."""
+        emb = self.time_embed(timestep_embedding(sigma.reshape(-1) * 1000.0, 256)).unflatten(0, sigma.shape)
+        return self.time_proj(emb).unflatten(-1, (6, -1)), emb
+
+    def _run(self, x: torch.Tensor, e: torch.Tensor, emb: torch.Tensor, slot: int | torch.Tensor,
+             ctx: list[tuple[torch.Tensor, torch.Tensor]] | None, ctx_tail: bool,
+             attn_mask: torch.Tensor | None) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Blocks and head over tokens x [B, L, D]; e [B, 1|L, 6, D], emb [B, 1|L, D]."""
+        kv: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for i, blk in enumerate(self.blocks):
+            x, k_raw, v = blk(x, e, self.rope, slot, None if ctx is None else ctx[i], ctx_tail, attn_mask)
+            kv.append((k_raw, v))
+        shift, scale = (self.head_modulation[:, None] + emb[:, :, None]).unbind(2)
+        x = torch.addcmul(shift, self.head_norm(x), 1 + scale)
+        return self.head(x), kv
 
     def forward(
         self,
@@ -221,13 +241,30 @@ class CausalDiT(nn.Module):
         if self.plucker is not None and plucker is not None:  # context frames carry no rays
             x = x + self.plucker(self.patchify(plucker))
         e, emb = self.modulation(sigma)
-        kv: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for i, blk in enumerate(self.blocks):
-            x, k_raw, v = blk(x, e, self.rope, slot, None if ctx is None else ctx[i], ctx_tail)
-            kv.append((k_raw, v))
-        shift, scale = (self.head_modulation + emb[:, None]).unbind(1)
-        x = torch.addcmul(shift[:, None], self.head_norm(x), 1 + scale[:, None])
-        return self.unpatchify(self.head(x)), kv
+        out, kv = self._run(x, e[:, None], emb[:, None], slot, ctx, ctx_tail, None)
+        return self.unpatchify(out), kv
+
+    def forward_clip(self, frames: torch.Tensor, sigma: torch.Tensor, slots: torch.Tensor,
+                     frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """One pass over F frames per sample, every token attending to every frame's tokens
+        (bidirectional: the teachers and the critic) or to the frames frame_mask [F, F]
+        allows (True: frame i may attend to frame j).
+
+        frames [B, F, in_ch, h, w] from frame_input, sigma [B, F] each frame's noise level
+        (0 for clean context frames), slots [F] each frame's temporal RoPE slot.
+        Returns v [B, F, latent_ch, h, w].
+        """
+        B, Fn = frames.shape[:2]
+        x = self.embed(self.patchify(frames.flatten(0, 1))).unflatten(0, (B, Fn)).flatten(1, 2)
+        N = x.shape[1] // Fn
+        e, emb = self.modulation(sigma)  # [B, F, 6, D], [B, F, D]
+        e = e.repeat_interleave(N, dim=1)
+        emb = emb.repeat_interleave(N, dim=1)
+        mask = None
+        if frame_mask is not None:
+            mask = frame_mask.to(torch.bool).repeat_interleave(N, 0).repeat_interleave(N, 1).to(x.device)
+        out, _ = self._run(x, e, emb, slots, None, False, mask)
+        return self.unpatchify(out.unflatten(1, (Fn, N)).flatten(0, 1)).unflatten(0, (B, Fn))
 
 
 def dit_flops_per_pass(cfg: GeneratorConfig, context_frames: int) -> int:

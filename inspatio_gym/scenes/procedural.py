@@ -334,6 +334,8 @@ class ProceduralScene:
         along = onehot * flat.unsqueeze(-1)
         pat_p = tex_p * (1.0 - along) + along * (0.5 / mats[:, 9:10])
         rgb = shade_surface(mats, p[:, 1], n_w, tex_p, pat_p, self._lattice, self.floor_y)
+        # a ray that hits nothing (a camera outside the room) is black, not NaN
+        rgb = torch.where((depth.view(N, 1) >= _FAR), rgb.new_zeros(()), rgb)
         return rgb.view(B, R, 3)
 
     # ------------------------------------------------------------------ geometry oracles

@@ -12,4 +12,16 @@ def make_stage(cfg: RunConfig, device: str = "cpu"):
     """The stage object a config names."""
     if cfg.stage == "vae":
         return VAEStage(cfg, device)
+    if cfg.stage == "teacher":
+        from .teacher_stage import TeacherStage
+
+        return TeacherStage(cfg, device)
+    if cfg.stage == "causal":
+        from .causal_stage import CausalStage
+
+        return CausalStage(cfg, device)
+    if cfg.stage == "distill":
+        from .distill_stage import DistillStage
+
+        return DistillStage(cfg, device)
     raise ValueError(f"unknown stage {cfg.stage!r}")

@@ -13,7 +13,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python < 3.11
 
 __all__ = ["RunConfig", "load_run_config"]
 
-STAGES = ("vae",)
+STAGES = ("vae", "teacher", "causal", "distill")
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,19 @@ class RunConfig:
     sample_every: int = 200
     out: str = "runs/vae"
     loss: dict[str, float] = field(default_factory=lambda: {"l1": 1.0, "mse": 1.0, "grad": 0.5})
+    # generator stages (teacher, causal, distill)
+    vae: str = ""  # the vae stage's export, frozen
+    real: list[str] = field(default_factory=list)  # real videos / 7-Scenes folders (globs)
+    real_fraction: float = 0.0  # share of each batch from real clips (1: the fidelity teacher)
+    sigma_shift: float = 3.0  # training noise levels: shifted uniform
+    grad_clip: float = 1.0  # max global gradient norm (0: none)
+    init: str = ""  # weights to start from (causal: a teacher; distill: the causal export)
+    ode_steps: int = 8  # teacher ODE steps that make the causal stage's regression targets
+    teacher_synthetic: str = ""  # distill: the control teacher's export
+    teacher_real: str = ""  # distill: the fidelity teacher's export
+    jdmd: dict[str, float] = field(default_factory=lambda: {"synthetic": 1.0, "real": 0.5})
+    critic_steps: int = 2  # fake-score updates per generator update
+    critic_lr: float = 0.0  # 0: the generator's lr
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -44,6 +57,13 @@ class RunConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if not (self.lr > 0):
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
+        if not (0.0 <= self.real_fraction <= 1.0):
+            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
+        bad = sorted(set(self.jdmd) - {"synthetic", "real"})
+        if bad:
+            raise ValueError(f"unknown jdmd teacher(s) {bad}; known: ['real', 'synthetic']")
+        if self.critic_steps < 1 or self.ode_steps < 1:
+            raise ValueError(f"critic_steps and ode_steps must be >= 1, got {self.critic_steps}, {self.ode_steps}")
         if not (0.0 <= self.ema < 1.0):
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
 
@@ -66,4 +86,6 @@ def load_run_config(path: str | Path) -> RunConfig:
         raise ValueError(f"unknown key(s) {bad} in training config {str(path)!r}; known: {sorted(known)}")
     if "betas" in data:
         data["betas"] = tuple(data["betas"])
+    if "real" in data and isinstance(data["real"], str):
+        data["real"] = [data["real"]]
     return RunConfig(**data)

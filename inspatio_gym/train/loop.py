@@ -38,6 +38,7 @@ class Stage(Protocol):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
     def batch(self, rng: np.random.Generator) -> Any: ...
     def step(self, batch: Any, trained: torch.nn.Module) -> dict[str, float]: ...  # backward + optimiser step
+    # optional: ddp = False when the stage averages gradients itself (generator_common.allreduce_grads)
     def samples(self, trained: torch.nn.Module) -> torch.Tensor | None: ...  # an image [3, H, W] in [0, 1]
     def export(self, model: torch.nn.Module, path: Path, meta: dict[str, Any]) -> Path: ...
 
@@ -134,7 +135,7 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         spent = float(extra.get("seconds", 0.0))
         _check_same_run(extra.get("config", {}), asdict(cfg), state_path)
     trained = student
-    if d.world > 1:
+    if d.world > 1 and getattr(stage, "ddp", True):  # stages with many passes per step sync by hand
         trained = torch.nn.parallel.DistributedDataParallel(student, device_ids=[d.local] if d.device.type == "cuda" else None)
     writer = None
     if d.main:

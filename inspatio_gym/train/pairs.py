@@ -29,7 +29,7 @@ from ..world.reference import ReferenceWorld
 from ..world.sources import procedural_world
 from .data import TRAIN_SEEDS
 
-__all__ = ["PairBatch", "SyntheticPairs", "double_reprojection", "random_offset"]
+__all__ = ["PairBatch", "RealPairs", "SyntheticPairs", "double_reprojection", "random_offset", "window_frames"]
 
 
 @dataclass
@@ -39,7 +39,7 @@ class PairBatch:
     target: torch.Tensor  # [B, T, 3, H, W] in [-1, 1]
     render: torch.Tensor  # [B, T, 3, H, W] in [-1, 1], holes -1
     mask: torch.Tensor  # [B, T, 1, H, W] 0/1
-    reference: torch.Tensor  # [B, T, 3, H, W] in [-1, 1], the time-aligned reference frames
+    reference: torch.Tensor  # [B, T + 2w, 3, H, W] in [-1, 1]: frame t's reference window is t..t+2w
 
 
 def random_offset(rng: np.random.Generator, scale: float, max_move: float = 0.5, max_turn: float = 15.0) -> np.ndarray:
@@ -59,8 +59,14 @@ class SyntheticPairs:
     """Pairs from procedural worlds: see the module docstring. Worlds are cached (LRU)."""
 
     def __init__(self, size: int = 64, frames: int = 3, world_frames: int = 24, cache: int = 32,
-                 max_move: float = 0.5, max_turn: float = 15.0) -> None:
+                 max_move: float = 0.5, max_turn: float = 15.0, ref_window: int = 1, pool: int | None = None) -> None:
+        """pool: draw worlds from the first `pool` training seeds only (and cache them all):
+        building a world costs ~0.1 s, far more than a training step's use of it."""
         self.size, self.frames, self.world_frames = int(size), int(frames), int(world_frames)
+        self.pool = pool
+        if pool is not None:
+            cache = max(cache, pool)
+        self.ref_window = int(ref_window)
         self.max_move, self.max_turn = max_move, max_turn
         self.warp = condition_warp()
         self._worlds: OrderedDict[tuple, ReferenceWorld] = OrderedDict()
@@ -81,28 +87,75 @@ class SyntheticPairs:
         T = self.frames
         start = int(rng.integers(0, world.num_frames - T + 1))
         idx = np.arange(start, start + T)
-        off0 = random_offset(rng, world.scale, self.max_move, self.max_turn)
+        scene = world.meta["scene"]
+        for _ in range(8):  # the target camera must stay in free space (inside the room, off objects)
+            off0 = random_offset(rng, world.scale, self.max_move, self.max_turn)
+            centre = (world.c2w[start] @ off0)[:3, 3]
+            if float(scene.distance(torch.from_numpy(centre[None]), float(start) / world.fps)[0]) > 0.05 * world.scale:
+                break
+        else:
+            off0 = np.eye(4)
         drift = random_offset(rng, world.scale, 0.02, 1.0)  # the target path is not a rigid copy
         offs = [off0]
         for _ in range(T - 1):
             offs.append(offs[-1] @ drift)
         c2w = np.stack([world.c2w[i] @ o for i, o in zip(idx, offs)])
-        scene = world.meta["scene"]
         t = torch.from_numpy(idx.astype(np.float32) / world.fps)
         rgb, _ = scene.render(torch.from_numpy(c2w), torch.from_numpy(world.K), self.size, self.size, t, 2)
         target = rgb.permute(0, 3, 1, 2) * 2 - 1
         target = (((target + 1) * 127.5 + 0.5).floor().clamp(0, 255) / 127.5 - 1)  # uint8 like real frames
         view = self.warp.observe(world, np.arange(T), c2w, idx)
         render, mask = condition_from_view(view)
-        return target, render, mask, _to_pm1(world.frames[idx])
+        return target, render, mask, _to_pm1(world.frames[window_frames(idx, self.ref_window, world.num_frames)])
 
     def sample(self, batch: int, rng: np.random.Generator) -> PairBatch:
         parts = []
         for _ in range(batch):
-            seed = int(rng.integers(TRAIN_SEEDS.start, TRAIN_SEEDS.stop))
+            hi = TRAIN_SEEDS.stop if self.pool is None else TRAIN_SEEDS.start + self.pool
+            seed = int(rng.integers(TRAIN_SEEDS.start, hi))
             kind = "street" if rng.random() < 0.3 else "room"
             path = ("pan", "dolly", "orbit")[int(rng.integers(3))]
             parts.append(self.clip(self.world(seed, kind, path), rng))
+        return PairBatch(*(torch.stack(x) for x in zip(*parts)))
+
+
+def window_frames(idx: np.ndarray, w: int, n: int) -> np.ndarray:
+    """Reference frames idx[0]-w .. idx[-1]+w clipped to the video, as the generator's
+    WorldCache.window clips them: frame t of the clip attends to entries t..t+2w."""
+    return np.clip(np.arange(int(idx[0]) - w, int(idx[-1]) + w + 1), 0, n - 1)
+
+
+class RealPairs:
+    """Pairs from real worlds (video frames with estimated or measured depth and poses).
+
+    The target is the video itself and the condition its double reprojection. The reference
+    window is taken from a time shifted by 2..max_shift frames (either way, clipped): at
+    inference the reference frame is rarely the very view asked for, and a model shown its
+    own target as reference learns to copy it instead of reading the render.
+    """
+
+    def __init__(self, worlds: list[ReferenceWorld], frames: int = 3, ref_window: int = 1, max_shift: int = 6,
+                 max_move: float = 0.3, max_turn: float = 10.0) -> None:
+        if not worlds:
+            raise ValueError("RealPairs needs at least one world")
+        short = [w.name for w in worlds if w.num_frames < frames]
+        if short:
+            raise ValueError(f"real world(s) {short} have fewer than {frames} frames")
+        self.worlds, self.frames, self.ref_window = list(worlds), int(frames), int(ref_window)
+        self.max_shift, self.max_move, self.max_turn = int(max_shift), max_move, max_turn
+
+    def clip(self, world: ReferenceWorld, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        T, n = self.frames, world.num_frames
+        start = int(rng.integers(0, n - T + 1))
+        idx = np.arange(start, start + T)
+        render, mask = double_reprojection(world, idx, rng, self.max_move, self.max_turn)
+        shift = int(rng.integers(2, max(self.max_shift, 2) + 1)) * (1 if rng.random() < 0.5 else -1)
+        moved = np.arange(T) + int(np.clip(start + shift, 0, n - T))
+        ref = window_frames(moved, self.ref_window, n)
+        return _to_pm1(world.frames[idx]), render, mask, _to_pm1(world.frames[ref])
+
+    def sample(self, batch: int, rng: np.random.Generator) -> PairBatch:
+        parts = [self.clip(self.worlds[int(rng.integers(len(self.worlds)))], rng) for _ in range(batch)]
         return PairBatch(*(torch.stack(x) for x in zip(*parts)))
 
 

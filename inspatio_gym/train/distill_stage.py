@@ -1,0 +1,137 @@
+"""Stage "distill": self-forcing with Joint Distribution Matching Distillation (JDMD).
+
+Each step the causal student generates clips on its own history (self-forcing: a random
+exit step, gradient only there, history detached, the cache written at sigma = 0 after each
+frame). The clip is noised to a random shifted level and scored by the frozen teachers
+(control: synthetic; fidelity: real) and by a fake-score critic that tracks the student's own
+distribution; the student moves along
+
+    g = sum_i lambda_i (x̂_fake - x̂_real_i) / mean|x - x̂_real_i|
+
+(`dmd.jdmd_gradient`). The critic is trained by flow matching on fresh student clips,
+critic_steps times per student update. Both use AdamW with betas (0, 0.999) as DMD does.
+The export is a STAR checkpoint of the student's EMA weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..model.dit import CausalDiT
+from ..model.unroll import Unroll
+from .causal_stage import export_star, load_student_init
+from .clip_model import clip_x0, flow_matching_loss, load_clip_model, new_clip_model
+from .config import RunConfig
+from .data import FIXED_SAMPLES
+from .dmd import dmd_loss, jdmd_gradient, shifted_sigma
+from .generator_common import GeneratorStageBase, allreduce_grads, clip_grads
+from .latents import LatentClips
+
+__all__ = ["DistillStage"]
+
+
+class DistillStage(GeneratorStageBase):
+    ddp = False  # student and critic run many passes per step: gradients are averaged by hand
+
+    def __init__(self, cfg: RunConfig, device: str = "cpu") -> None:
+        super().__init__(cfg, device)
+        if not cfg.init:
+            raise ValueError("stage 'distill' starts from the causal stage's export (config key 'init')")
+        self.teachers: dict[str, tuple[CausalDiT, float]] = {}
+        for name, path in (("synthetic", cfg.teacher_synthetic), ("real", cfg.teacher_real)):
+            weight = float(cfg.jdmd.get(name, 0.0))
+            if weight == 0:
+                continue
+            if not path:
+                raise ValueError(f"jdmd weight {weight} for the {name} teacher but no config key 'teacher_{name}'")
+            model, meta = load_clip_model(path, self.device)
+            if int(meta["frames"]) != cfg.clip_frames:
+                raise ValueError(f"teacher {path!r} was trained on {meta['frames']}-frame clips, clip_frames is "
+                                 f"{cfg.clip_frames}")
+            self.teachers[name] = (model, weight)
+        if not self.teachers:
+            raise ValueError("JDMD needs at least one teacher with a non-zero weight")
+        torch.manual_seed(cfg.seed)
+        self.student = CausalDiT(self.gcfg)
+        load_student_init(cfg.init, self.student)
+        # the critic starts as the control teacher (or the only one): fake = real at step 0
+        first = self.teachers.get("synthetic", next(iter(self.teachers.values())))[0]
+        self.critic = new_clip_model(self.gcfg, cfg.clip_frames)
+        self.critic.load_state_dict(first.state_dict())
+        self.critic.requires_grad_(True)
+        betas = (0.0, 0.999)
+        self.opt = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
+        self.critic_opt = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr or cfg.lr, betas=betas,
+                                            weight_decay=cfg.weight_decay)
+        self.sigmas = self.gcfg.sampler.sigmas()
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"student": self.student, "critic": self.critic}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"student": self.opt, "critic": self.critic_opt}
+
+    def batch(self, rng: np.random.Generator) -> LatentClips:
+        return self.latents(rng)
+
+    def _rollout(self, lat: LatentClips, grad: bool) -> tuple[torch.Tensor, int]:
+        exit_step = int(torch.randint(len(self.sigmas), ()))
+        shape = lat.target[:, 0].shape
+        x = Unroll(self.student, self.gcfg).generate(lat.reference, lat.render, lat.mask,
+                                                     lambda t, k: torch.randn(shape, device=lat.target.device),
+                                                     self.sigmas, exit_step=exit_step, grad=grad)
+        return x, exit_step
+
+    def step(self, lat: LatentClips, trained: torch.nn.Module) -> dict[str, float]:
+        out: dict[str, float] = {}
+        # the fake score follows the student's current distribution
+        self.student.eval()
+        for _ in range(self.cfg.critic_steps):
+            with torch.no_grad():
+                x, _ = self._rollout(lat, grad=False)
+            loss, sc = flow_matching_loss(self.critic, lat, x, self.cfg.sigma_shift)
+            self.critic_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            allreduce_grads(list(self.critic.parameters()))
+            clip_grads(self.critic.parameters(), self.cfg.grad_clip)
+            self.critic_opt.step()
+            out["critic_flow_mse"] = sc["flow_mse"]
+        # the student moves toward the teachers' distributions
+        self.student.train()
+        x, exit_step = self._rollout(lat, grad=True)
+        B = x.shape[0]
+        sigma = shifted_sigma(torch.rand(B, device=x.device) * 0.96 + 0.02, self.gcfg.sampler.shift)
+        s = sigma.view(-1, 1, 1, 1, 1)
+        with torch.no_grad():
+            x_t = (1 - s) * x.detach() + s * torch.randn_like(x)
+            fake = clip_x0(self.critic, lat, x_t, sigma)
+            real = {name: (clip_x0(m, lat, x_t, sigma), w) for name, (m, w) in self.teachers.items()}
+            g, mags = jdmd_gradient(x.detach(), fake, real)
+        loss = dmd_loss(x, g)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        allreduce_grads(list(self.student.parameters()))
+        out["grad_norm"] = clip_grads(self.student.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        out.update({"dmd_loss": float(loss.detach()), "exit_step": float(exit_step),
+                    "target_mse": float((x.detach() - lat.target).square().mean())})
+        out.update({f"g_{k}": v for k, v in mags.items()})
+        return out
+
+    @torch.no_grad()
+    def samples(self, model: torch.nn.Module) -> torch.Tensor:
+        model.eval()
+        lat = self.fixed()
+        g = torch.Generator().manual_seed(FIXED_SAMPLES % 2**31)
+        eps = torch.randn((lat.frames, len(self.sigmas), *lat.target[:, 0].shape), generator=g)
+        x0 = Unroll(model, self.gcfg).generate(lat.reference, lat.render, lat.mask,  # type: ignore[arg-type]
+                                               lambda t, k: eps[t, k].to(lat.target.device), self.sigmas)
+        return self.grid(lat, x0)
+
+    def export(self, model: torch.nn.Module, out: Path, meta: dict[str, Any]) -> Path:
+        weights = {k: w for k, (_, w) in self.teachers.items()}
+        return export_star(out / "star.safetensors", self, model, {"jdmd": weights, **meta})

@@ -1,0 +1,79 @@
+"""What the generator stages (teacher, causal, distill) share: config checks, the frozen VAE,
+the pair data, a fixed sample batch and the grid image every stage's samples are drawn into."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+
+from ..model.config import CONFIGS, GeneratorConfig
+from .config import RunConfig
+from .data import FIXED_SAMPLES, batch_rng
+from .latents import GeneratorData, LatentClips, encode_pairs, load_vae
+
+__all__ = ["GeneratorStageBase", "allreduce_grads", "clip_grads"]
+
+
+def allreduce_grads(params: list[torch.nn.Parameter]) -> None:
+    """Average gradients over ranks (what DDP does), for modules run several times per step."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    i = 0
+    for g in grads:
+        g.copy_(flat[i : i + g.numel()].view_as(g))
+        i += g.numel()
+
+
+def clip_grads(params, max_norm: float) -> float:
+    if max_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(list(params), max_norm))
+    return 0.0
+
+
+class GeneratorStageBase:
+    """Config checks, the frozen VAE, the data and a fixed batch for sample images."""
+
+    samples_batch = 3
+
+    def __init__(self, cfg: RunConfig, device: str = "cpu") -> None:
+        if cfg.model not in CONFIGS:
+            raise ValueError(f"unknown model config {cfg.model!r}; known: {sorted(CONFIGS)}")
+        self.cfg = cfg
+        self.gcfg: GeneratorConfig = CONFIGS[cfg.model]
+        if cfg.size != self.gcfg.height or cfg.size != self.gcfg.width:
+            raise ValueError(f"size {cfg.size} must match model {cfg.model!r} ({self.gcfg.width}x{self.gcfg.height})")
+        if not cfg.vae:
+            raise ValueError(f"stage {cfg.stage!r} needs the vae stage's export (config key 'vae')")
+        self.device = torch.device(device if device != "cuda" else "cuda")
+        self.vae = load_vae(cfg.vae, self.device)
+        if self.vae.config != self.gcfg.vae:
+            raise ValueError(f"the VAE in {cfg.vae!r} has config {self.vae.config}, model {cfg.model!r} needs "
+                             f"{self.gcfg.vae}")
+        self.data = GeneratorData(cfg.size, cfg.clip_frames, self.gcfg.ref_window, cfg.real, cfg.real_fraction)
+        self._fixed: LatentClips | None = None
+
+    def latents(self, rng) -> LatentClips:
+        return encode_pairs(self.vae, self.data.sample(self.cfg.batch, rng), self.vae.latent_mean.device)
+
+    def fixed(self) -> LatentClips:
+        if self._fixed is None:
+            pairs = self.data.sample(self.samples_batch, batch_rng(self.cfg.seed, FIXED_SAMPLES))
+            self._fixed = encode_pairs(self.vae, pairs, self.vae.latent_mean.device)
+        return self._fixed
+
+    @torch.no_grad()
+    def grid(self, lat: LatentClips, x0: torch.Tensor) -> torch.Tensor:
+        """Columns: clips; rows: aligned reference, condition, generated, truth (last frame)."""
+        gen = self.vae.decode(x0)[:, -1].cpu()
+        px = lat.pixels
+        T = px.target.shape[1]
+        w = (px.reference.shape[1] - T) // 2
+        rows = [px.reference[:, w + T - 1], px.render[:, -1], gen, px.target[:, -1]]
+        img = torch.cat([torch.cat(list(r), dim=-1) for r in rows], dim=-2)
+        return (img + 1) / 2

@@ -1,0 +1,70 @@
+"""Stage "teacher": a bidirectional clip model trained by flow matching on condition pairs.
+
+With synthetic pairs (real_fraction = 0) it is the control teacher: it learns how views
+move, including what appears in disocclusions. With real clips (real_fraction = 1) it is the
+fidelity teacher: it learns what real frames look like. Both see the condition exactly as
+the causal generator will (render, mask, reference window; see `clip_model`). The export is
+teacher.safetensors, which the causal and distill stages load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .clip_model import clip_ode, flow_matching_loss, load_clip_model, new_clip_model, save_clip_model
+from .config import RunConfig
+from .data import FIXED_SAMPLES
+from .generator_common import GeneratorStageBase, clip_grads
+from .latents import LatentClips
+
+__all__ = ["TeacherStage"]
+
+
+class TeacherStage(GeneratorStageBase):
+    def __init__(self, cfg: RunConfig, device: str = "cpu") -> None:
+        super().__init__(cfg, device)
+        torch.manual_seed(cfg.seed)
+        self.model = new_clip_model(self.gcfg, cfg.clip_frames)
+        if cfg.init:  # e.g. the fidelity teacher starts from the control teacher
+            init, meta = load_clip_model(cfg.init)
+            if int(meta["frames"]) != cfg.clip_frames:
+                raise ValueError(f"init {cfg.init!r} was trained on {meta['frames']}-frame clips, clip_frames is "
+                                 f"{cfg.clip_frames}")
+            self.model.load_state_dict(init.state_dict())
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
+                                     weight_decay=cfg.weight_decay)
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"student": self.model}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"student": self.opt}
+
+    def batch(self, rng: np.random.Generator) -> LatentClips:
+        return self.latents(rng)
+
+    def step(self, lat: LatentClips, trained: torch.nn.Module) -> dict[str, float]:
+        loss, scalars = flow_matching_loss(trained, lat, lat.target, self.cfg.sigma_shift)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        scalars["grad_norm"] = clip_grads(self.model.parameters(), self.cfg.grad_clip)
+        self.opt.step()
+        return scalars
+
+    @torch.no_grad()
+    def samples(self, model: torch.nn.Module) -> torch.Tensor:
+        model.eval()
+        lat = self.fixed()
+        g = torch.Generator().manual_seed(FIXED_SAMPLES % 2**31)
+        noise = torch.randn(lat.target.shape, generator=g).to(lat.target.device)
+        x0, _ = clip_ode(model, lat, noise, self.cfg.ode_steps, self.gcfg.sampler.shift)  # type: ignore[arg-type]
+        return self.grid(lat, x0)
+
+    def export(self, model: torch.nn.Module, out: Path, meta: dict[str, Any]) -> Path:
+        kind = "real" if self.cfg.real_fraction >= 1 else ("synthetic" if self.cfg.real_fraction == 0 else "mixed")
+        return save_clip_model(out / "teacher.safetensors", model, self.gcfg, self.cfg.clip_frames,  # type: ignore[arg-type]
+                               {"teacher": kind, "vae": self.cfg.vae, "init": self.cfg.init, **meta})

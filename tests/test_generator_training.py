@@ -1,0 +1,162 @@
+"""The generator stages on the tiny config: teacher (synthetic and real), causal, distill.
+
+One module-scoped chain trains each stage a few steps into a temporary folder, the way the
+configs chain them; the tests check what each stage writes, resuming, DDP on 2 CPU processes
+and that the distilled checkpoint drives backend="star" deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+
+from inspatio_gym.train import load_run_config, make_stage, train
+from inspatio_gym.world.sources import procedural_world
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = ROOT / "configs" / "train"
+
+
+def _tiny(name: str, **kw):
+    return replace(load_run_config(CFG / f"{name}_tiny.toml"), **kw)
+
+
+def _seven_scenes_fixture(folder: Path) -> Path:
+    """A procedural world written in 7-Scenes' layout: the format RealPairs reads real data in."""
+    w = procedural_world(seed=5, path="dolly", num_frames=8, width=48, height=40)
+    (folder / "frames").mkdir(parents=True)
+    for i in range(w.num_frames):
+        stem = folder / "frames" / f"frame-{i:06d}"
+        cv2.imwrite(f"{stem}.color.png", w.frames[i][..., ::-1])
+        cv2.imwrite(f"{stem}.depth.png", (w.depth[i] * 1000).astype(np.uint16))
+        np.savetxt(f"{stem}.pose.txt", w.c2w[i])
+    np.savetxt(folder / "camera-intrinsics.txt", w.K)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chain")
+    vae = _tiny("vae", out=str(root / "vae"))
+    train(make_stage(vae), vae, vae.out, progress=False)
+    v = str(root / "vae" / "vae.safetensors")
+    syn = _tiny("teacher", vae=v, out=str(root / "teacher_syn"))
+    s_syn = train(make_stage(syn), syn, syn.out, progress=False)
+    real_src = _seven_scenes_fixture(root / "sevenscenes")
+    real = _tiny("teacher", vae=v, real=[str(real_src)], real_fraction=1.0, init=str(root / "teacher_syn" / "teacher.safetensors"),
+                 out=str(root / "teacher_real"))
+    s_real = train(make_stage(real), real, real.out, progress=False)
+    t_syn, t_real = str(root / "teacher_syn" / "teacher.safetensors"), str(root / "teacher_real" / "teacher.safetensors")
+    causal = _tiny("causal", vae=v, teacher_synthetic=t_syn, init=t_syn, out=str(root / "causal"))
+    s_causal = train(make_stage(causal), causal, causal.out, progress=False)
+    distill = _tiny("distill", vae=v, init=str(root / "causal" / "star.safetensors"), teacher_synthetic=t_syn,
+                    teacher_real=t_real, real=[str(real_src)], real_fraction=0.5, out=str(root / "distill"))
+    s_distill = train(make_stage(distill), distill, distill.out, progress=False)
+    return {"root": root, "summaries": {"teacher_syn": s_syn, "teacher_real": s_real, "causal": s_causal,
+                                        "distill": s_distill}, "distill_cfg": distill}
+
+
+def test_every_stage_trains_and_exports(chain):
+    root = chain["root"]
+    for name, s in chain["summaries"].items():
+        assert s["steps"] == 2, name
+        assert all(np.isfinite(v) for v in s["last"].values()), (name, s["last"])
+        assert (root / name / "samples" / "0000002.png").is_file(), name
+        assert (root / name / "state.safetensors").is_file(), name
+    with safe_open(str(root / "teacher_real" / "teacher.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["teacher"] == "real" and meta["init"].endswith("teacher_syn/teacher.safetensors")
+    last = chain["summaries"]["distill"]["last"]
+    assert {"dmd_loss", "critic_flow_mse", "g_synthetic", "g_real", "exit_step"} <= set(last)
+    for name in ("causal", "distill"):
+        with safe_open(str(root / name / "star.safetensors"), framework="pt") as f:
+            assert f.metadata()["format"] == "inspatio_gym.star"
+
+
+def test_distill_resume_equals_an_uninterrupted_run(chain, tmp_path):
+    cfg = chain["distill_cfg"]
+    train(make_stage(cfg), cfg, tmp_path / "a", progress=False)
+    train(make_stage(cfg), cfg, tmp_path / "b", progress=False, stop_at=1)
+    torch.manual_seed(999)
+    train(make_stage(cfg), cfg, tmp_path / "b", progress=False)
+    with safe_open(str(tmp_path / "a" / "state.safetensors"), framework="pt") as fa, \
+            safe_open(str(tmp_path / "b" / "state.safetensors"), framework="pt") as fb:
+        assert set(fa.keys()) == set(fb.keys())
+        assert {"model.critic", "optim.critic"} <= {".".join(k.split(".")[:2]) for k in fa.keys()}  # critic resumes too
+        for k in fa.keys():
+            assert torch.equal(fa.get_tensor(k), fb.get_tensor(k)), k
+
+
+def test_distilled_checkpoint_drives_the_env_deterministically(chain):
+    import gymnasium as gym
+
+    import inspatio_gym  # noqa: F401
+
+    ckpt = str(chain["root"] / "distill" / "star.safetensors")
+
+    def run(seed: int) -> list[np.ndarray]:
+        env = gym.make("InspatioWorld-v0", backend="star", checkpoint=ckpt, width=32, height=32)
+        obs, _ = env.reset(seed=seed)
+        frames = [obs["rgb"] if isinstance(obs, dict) else obs]
+        for a in [0, 1, 2, 3]:
+            obs, *_ = env.step(a)
+            frames.append(obs["rgb"] if isinstance(obs, dict) else obs)
+        env.close()
+        return frames
+
+    a, b = run(3), run(3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert a[-1].std() > 0  # a picture, not a constant
+
+
+def test_stage_config_errors(tmp_path):
+    with pytest.raises(ValueError, match="needs the vae stage's export"):
+        make_stage(_tiny("teacher", vae=""))
+    with pytest.raises(FileNotFoundError):
+        make_stage(_tiny("teacher", vae=str(tmp_path / "none.safetensors")))
+    with pytest.raises(ValueError, match="unknown jdmd teacher"):
+        _tiny("distill", jdmd={"synthetic": 1.0, "fancy": 1.0})
+
+
+def test_distill_under_torchrun_two_processes(chain, tmp_path):
+    """Student and critic gradients are averaged by hand in the generator stages: two gloo
+    processes must end with identical replicas."""
+    cfg = chain["distill_cfg"]
+    toml = tmp_path / "distill.toml"
+    lines = []
+    for k, v in vars(cfg).items():
+        if k == "out":
+            v = str(tmp_path / "run")
+        lines.append(f"{k} = {json.dumps(list(v) if isinstance(v, tuple) else v)}" if not isinstance(v, dict)
+                     else f"{k} = {{ {', '.join(f'{a} = {b}' for a, b in v.items())} }}")
+    toml.write_text("\n".join(lines) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "INSPATIO_GYM_DIST_TIMEOUT": "120"}
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+           "-m", "inspatio_gym.cli", "train", "distill", "--config", str(toml), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("torchrun distill with 2 processes did not finish within 240 s")
+    assert proc.returncode == 0, err[-2000:]
+    s = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert s["world_size"] == 2 and s["ranks_in_sync"] is True
