@@ -69,3 +69,20 @@ def test_unroll_gradients_flow_only_through_the_exit_step_and_predict_matches_ge
     with torch.no_grad():
         (pred,) = u.predict(ref, rl, m, x.detach(), [(sig[0], eps[:, 0].transpose(0, 1))])
     torch.testing.assert_close(pred, x.detach(), atol=2e-5, rtol=1e-5)
+
+
+def test_forward_clip_with_frame_mask_equals_per_frame_passes():
+    """A clip pass where each frame attends only to itself is F independent frame passes,
+    each at its own noise level and slot: per-token modulation and per-frame RoPE are right."""
+    cfg, gen, *_ = _setup()
+    dit = gen.dit
+    F_ = 3
+    frames = torch.randn(2, F_, dit.in_ch, *cfg.latent_hw)
+    sigma = torch.rand(2, F_)
+    slots = torch.tensor([4, 0, 2])
+    got = dit.forward_clip(frames, sigma, slots, frame_mask=torch.eye(F_, dtype=torch.bool))
+    for f in range(F_):
+        want, _ = dit(frames[:, f], sigma[:, f], int(slots[f]), None)
+        torch.testing.assert_close(got[:, f], want, atol=1e-5, rtol=1e-5)
+    full = dit.forward_clip(frames, sigma, slots)  # bidirectional: frames see each other
+    assert not torch.allclose(full, got)

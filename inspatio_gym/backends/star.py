@@ -17,8 +17,8 @@ import torch
 
 from ..geometry.camera import invert_pose, plucker_rays, scale_intrinsics
 from ..model.checkpoint import load_checkpoint
-from ..model.config import CONFIGS, GeneratorConfig
-from ..model.generator import StarGenerator
+from ..model.config import CONFIGS, GeneratorConfig, SamplerConfig
+from ..model.generator import CONTEXT, StarGenerator
 from ..world.reference import ReferenceWorld
 from .base import Backend, View
 from .warp import WarpBackend
@@ -89,25 +89,40 @@ def condition_warp() -> WarpBackend:
 class StarBackend(Backend):
     """Generator-backed observations.
 
-    checkpoint: a .safetensors path (default: the shipped checkpoint if present);
-    config: a GeneratorConfig or a name in CONFIGS, used only without a checkpoint;
+    checkpoint: a .safetensors path (default: the shipped checkpoint, unless a config is given);
+    config: a GeneratorConfig or a name in CONFIGS: random weights of that shape (tests,
+    benchmarks), used only without a checkpoint;
     device: "cpu", "cuda" or "auto"; threads: torch intra-op threads for the whole process
     (torch.set_num_threads; None leaves it);
-    compile: torch.compile the transformer; seed_weights: seed of the random init.
+    compile: torch.compile the transformer; seed_weights: seed of the random init;
+    context: the cache parts attended to (default both "reference" and "history") and
+    sampler_steps: flow steps (default the checkpoint's), both for ablations;
+    keep_covered: pixels the render covers show the reference's own pixels and the
+    generator fills the rest (its holes). At this model's scale every generated pixel
+    passes through a tiny VAE that costs ~5 dB on covered pixels (docs/results/star), so
+    this is the default; False shows the generator's whole frame.
     """
 
     name = "star"
 
-    def __init__(self, checkpoint: str | Path | None = None, config: GeneratorConfig | str = "cpu",
+    def __init__(self, checkpoint: str | Path | None = None, config: GeneratorConfig | str | None = None,
                  device: str = "auto", threads: int | None = None, compile: bool = False,
-                 seed_weights: int = 0) -> None:
+                 seed_weights: int = 0, context: tuple[str, ...] = CONTEXT, sampler_steps: int | None = None,
+                 keep_covered: bool = True) -> None:
+        self.keep_covered = bool(keep_covered)
+        bad = sorted(set(context) - set(CONTEXT))
+        if bad:
+            raise ValueError(f"unknown context part(s) {bad}; known: {list(CONTEXT)}")
+        self.context = tuple(context)
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
                 raise ValueError(f"threads must be a positive integer, got {threads!r}")
             torch.set_num_threads(threads)
         self.device = resolve_device(device)
-        if checkpoint is None and DEFAULT_CHECKPOINT.is_file():
+        if checkpoint is None and config is None and DEFAULT_CHECKPOINT.is_file():
             checkpoint = DEFAULT_CHECKPOINT
+        if config is None:
+            config = "cpu"
         if checkpoint is not None:
             p = Path(checkpoint).resolve()
             st = p.stat() if p.is_file() else None
@@ -135,6 +150,8 @@ class StarBackend(Backend):
                 stacklevel=2,
             )
         self.cfg = self.generator.cfg
+        self.sampler = (None if sampler_steps is None else
+                        SamplerConfig(steps=sampler_steps, shift=self.cfg.sampler.shift))
         self.warp = condition_warp()
         self.sessions = None
 
@@ -181,6 +198,8 @@ class StarBackend(Backend):
             K = torch.from_numpy(scale_intrinsics(world.K, wd / world.width, h / world.height))
             plucker = plucker_rays(torch.from_numpy(rel), K, h, wd).permute(0, 3, 1, 2).to(dev)
         out = self.generator.step(self.worlds[world], self.sessions, torch.from_numpy(lanes),
-                                  torch.from_numpy(frames), render, mask, plucker)
+                                  torch.from_numpy(frames), render, mask, plucker, self.context, self.sampler)
         rgb = ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        if self.keep_covered:
+            rgb = np.where(w.mask[..., None], w.render, rgb)
         return View(rgb=rgb, depth=w.depth, mask=w.mask, render=w.render)

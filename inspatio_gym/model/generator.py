@@ -19,12 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .cache import SessionCache, WorldCache
-from .config import GeneratorConfig
+from .config import GeneratorConfig, SamplerConfig
 from .dit import CausalDiT, dit_flops_per_pass
 from .sampler import SessionNoise, sample_flow
 from .vae import TinyVAE, flops_per_frame
 
-__all__ = ["StarGenerator", "Sessions", "generator_flops_per_frame"]
+__all__ = ["CONTEXT", "StarGenerator", "Sessions", "generator_flops_per_frame"]
+
+#: What a generated frame attends to besides itself: the implicit spatiotemporal cache.
+CONTEXT = ("reference", "history")
 
 
 class _Streams:
@@ -137,20 +140,25 @@ class StarGenerator(nn.Module):
         _, st = self.vae.decode_step(_cl(z), sessions.dec.take(lanes))
         sessions.dec.put(lanes, st)
 
-    def _context(self, world: WorldCache, sessions: Sessions, lanes: torch.Tensor, frames: torch.Tensor
-                 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def _context(self, world: WorldCache, sessions: Sessions, lanes: torch.Tensor, frames: torch.Tensor,
+                 parts: tuple[str, ...] = CONTEXT) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per layer (K, V) buffers [B, H, L + N, dh]: reference window, history, and N spare
-        rows that each pass fills with the current frame's own keys and values."""
+        rows that each pass fills with the current frame's own keys and values. `parts` drops
+        the reference or the history (an ablation: slots stay, the tokens are absent)."""
         rows = world.lookup(frames)
         ctx = []
         for layer in range(self.cfg.dit.depth):
             rk, rv = world.gather(rows, layer)
-            tail = rk.new_empty(*rk.shape[:2], self.cfg.tokens_per_frame, rk.shape[3])
-            if self.cfg.history:
+            ks, vs = [], []
+            if "reference" in parts:
+                ks.append(rk)
+                vs.append(rv)
+            if self.cfg.history and "history" in parts:
                 hk, hv = sessions.history.gather(lanes, layer)
-                ctx.append((torch.cat([rk, hk, tail], 2), torch.cat([rv, hv, tail], 2)))
-            else:
-                ctx.append((torch.cat([rk, tail], 2), torch.cat([rv, tail], 2)))
+                ks.append(hk)
+                vs.append(hv)
+            tail = rk.new_empty(*rk.shape[:2], self.cfg.tokens_per_frame, rk.shape[3])
+            ctx.append((torch.cat([*ks, tail], 2), torch.cat([*vs, tail], 2)))
         return ctx
 
     @torch.no_grad()
@@ -163,12 +171,18 @@ class StarGenerator(nn.Module):
         render: torch.Tensor,
         mask: torch.Tensor,
         plucker: torch.Tensor | None = None,
+        context: tuple[str, ...] = CONTEXT,
+        sampler: SamplerConfig | None = None,
     ) -> torch.Tensor:
         """Next frame [B, 3, H, W] in [-1, 1] for each lane.
 
         render [B, 3, H, W] in [-1, 1] (holes -1), mask [B, 1, H, W] in {0, 1} (coverage),
-        frames [B] reference frame index (time), plucker [B, 6, h, w] if camera-conditioned.
+        frames [B] reference frame index (time), plucker [B, 6, h, w] if camera-conditioned;
+        context and sampler override what is attended to and the flow steps (ablations).
         """
+        bad = sorted(set(context) - set(CONTEXT))
+        if bad:
+            raise ValueError(f"unknown context part(s) {bad}; known: {list(CONTEXT)}")
         cfg = self.cfg
         B = len(lanes)
         if render.shape != (B, 3, cfg.height, cfg.width) or mask.shape != (B, 1, cfg.height, cfg.width):
@@ -181,14 +195,14 @@ class StarGenerator(nn.Module):
         z_render = z_render.contiguous()
         sessions.enc.put(lanes, st)
         m = F.adaptive_avg_pool2d(mask.to(render.dtype), cfg.latent_hw)
-        ctx = self._context(world, sessions, lanes, frames)
+        ctx = self._context(world, sessions, lanes, frames, tuple(context))
         slot = self.current_slot
 
         def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             return self.dit(self.dit.frame_input(x, m, z_render), sigma, slot, ctx, plucker, ctx_tail=True)[0]
 
         shape = (cfg.vae.latent_channels, *cfg.latent_hw)
-        x0 = sample_flow(velocity, lambda: sessions.noise.draw(lanes, shape).to(render.device), cfg.sampler)
+        x0 = sample_flow(velocity, lambda: sessions.noise.draw(lanes, shape).to(render.device), sampler or cfg.sampler)
         # the write pass: the clean frame at sigma = 0 gives the K/V the next steps attend to
         # (a context frame: [clean latent | 0 | 0], no rays)
         _, kv = self.dit(self.dit.frame_input(x0), torch.zeros(B, device=x0.device), slot, ctx, None,

@@ -1,0 +1,67 @@
+"""STAR backend options used by the evaluation: cache ablations, sampler steps, covered pixels;
+and the SSIM metric the evaluation reports."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from inspatio_gym.backends.star import StarBackend
+from inspatio_gym.eval.metrics import ssim
+from inspatio_gym.world.sources import procedural_world
+
+
+def _views(**kw) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    world = procedural_world(seed=1, num_frames=6, width=32, height=32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = StarBackend(config="tiny", device="cpu", **kw)
+    g = torch.Generator().manual_seed(0)  # a non-zero output head (the init zeroes it), the same every call
+    head = b.generator.dit.head.weight
+    head.data = 0.05 * torch.randn(head.shape, generator=g)
+    lanes = np.array([0])
+    b.allocate(1)
+    b.reset(world, lanes, np.array([1]), np.array([7]))
+    c2w = world.c2w[2:3].copy()
+    c2w[0, :3, 3] += [0.3, 0, 0]  # off the source path: holes appear
+    v = b.observe(world, lanes, c2w, np.array([2]))
+    v = b.observe(world, lanes, c2w, np.array([3]))
+    return v.rgb[0], v.mask[0], v.render[0]
+
+
+def test_keep_covered_shows_the_render_where_it_covers_and_the_generator_elsewhere():
+    rgb, mask, render = _views()
+    assert 0 < mask.mean() < 1
+    np.testing.assert_array_equal(rgb[mask], render[mask])
+    raw, _, _ = _views(keep_covered=False)
+    np.testing.assert_array_equal(rgb[~mask], raw[~mask])
+    assert not np.array_equal(raw[mask], render[mask])
+
+
+def test_cache_ablation_and_sampler_steps_change_the_frame_and_bad_parts_are_rejected():
+    full, mask, _ = _views(keep_covered=False)
+    for kw in ({"context": ()}, {"context": ("reference",)}, {"sampler_steps": 1}, {"sampler_steps": 4}):
+        other, _, _ = _views(keep_covered=False, **kw)
+        assert not np.array_equal(other, full), kw
+    with pytest.raises(ValueError, match="unknown context part"):
+        StarBackend(config="tiny", context=("memory",))
+
+
+def test_ssim():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:24, 0:24]
+    a = np.stack([xx * 8, yy * 8, (xx + yy) * 4], -1).astype(np.uint8)  # smooth ramps
+    assert ssim(a, a) == pytest.approx(1.0)
+    noisy = np.clip(a.astype(int) + rng.integers(-40, 41, a.shape), 0, 255).astype(np.uint8)
+    s = ssim(a, noisy)
+    assert 0 < s < 0.9
+    m = np.zeros((24, 24), bool)
+    m[:12] = True
+    half = a.copy()
+    half[12:] = noisy[12:]
+    assert ssim(a, half, mask=m) > ssim(a, half) > s
+    with pytest.raises(ValueError, match="equal shapes"):
+        ssim(a, a[:10])
