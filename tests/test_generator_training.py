@@ -79,6 +79,7 @@ def test_every_stage_trains_and_exports(chain):
     assert meta["teacher"] == "real" and meta["init"].endswith("teacher_syn/teacher.safetensors")
     last = chain["summaries"]["distill"]["last"]
     assert {"dmd_loss", "critic_flow_mse", "g_synthetic", "g_real", "exit_step"} <= set(last)
+    assert "gt_mse" in chain["summaries"]["causal"]["last"]
     for name in ("causal", "distill"):
         with safe_open(str(root / name / "star.safetensors"), framework="pt") as f:
             assert f.metadata()["format"] == "inspatio_gym.star"
@@ -160,3 +161,25 @@ def test_distill_under_torchrun_two_processes(chain, tmp_path):
     assert proc.returncode == 0, err[-2000:]
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert s["world_size"] == 2 and s["ranks_in_sync"] is True
+
+
+def test_ship_copies_the_distilled_checkpoint_and_writes_a_model_card(chain, tmp_path):
+    import hashlib
+
+    from inspatio_gym.train.ship import ship
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / "distill_cpu").symlink_to(chain["root"] / "distill")
+    (runs / "causal_cpu").symlink_to(chain["root"] / "causal")
+    dest = ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors")
+    assert dest.read_bytes() == (chain["root"] / "distill" / "star.safetensors").read_bytes()
+    card = (tmp_path / "pkg" / "MODEL_CARD.md").read_text()
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() in card
+    assert "| distill | `configs/train/distill_cpu.toml` | 2 |" in card and "| vae_cpu | `configs/train/vae_cpu.toml` | not run" in card
+    (runs / "distill_cpu").unlink()
+    (runs / "distill_cpu").mkdir()
+    (runs / "distill_cpu" / "star.safetensors").write_bytes(b"broken")
+    with pytest.raises(Exception, match="star.safetensors"):
+        ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors")
+    assert dest.read_bytes() == (chain["root"] / "distill" / "star.safetensors").read_bytes()  # untouched

@@ -4,7 +4,9 @@ A bidirectional teacher cannot run frame by frame, so the student (the generator
 transformer, initialised from the teacher's weights) first learns to reproduce the teacher's
 deterministic flow ODE: from the same noise, at each of the student's few sampling levels,
 predict the teacher's clean clip, with the teacher's own clean frames as history (teacher
-forcing; CausVid's ODE initialisation). The export is a complete STAR checkpoint (VAE +
+forcing; CausVid's ODE initialisation). With gt_weight > 0 the same regression also runs on
+the true clip (noised with fresh noise, the true frames as history): a small teacher's ODE
+is an imperfect target, and the data anchors the student. The export is a complete STAR checkpoint (VAE +
 causal transformer) that backend="star" can load, and the start of the distill stage.
 """
 
@@ -86,15 +88,24 @@ class CausalStage(GeneratorStageBase):
 
     def step(self, batch, trained: torch.nn.Module) -> dict[str, float]:
         lat, x0, inputs = batch
-        preds = Unroll(self.student, self.gcfg).predict(lat.reference, lat.render, lat.mask, x0, inputs)
+        unroll = Unroll(self.student, self.gcfg)
+        preds = unroll.predict(lat.reference, lat.render, lat.mask, x0, inputs)
         losses = [F.mse_loss(p, x0) for p in preds]
         loss = sum(losses) / len(losses)
+        extra = {}
+        if self.cfg.gt_weight > 0:
+            x = lat.target
+            noisy = [(s, (1 - s) * x + s * torch.randn_like(x)) for s in self.sigmas]
+            gt = [F.mse_loss(p, x) for p in unroll.predict(lat.reference, lat.render, lat.mask, x, noisy)]
+            gt_loss = sum(gt) / len(gt)
+            loss = loss + self.cfg.gt_weight * gt_loss
+            extra["gt_mse"] = float(gt_loss.detach())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         allreduce_grads(list(self.student.parameters()))
         gn = clip_grads(self.student.parameters(), self.cfg.grad_clip)
         self.opt.step()
-        out = {"loss": float(loss.detach()), "grad_norm": gn}
+        out = {"loss": float(loss.detach()), "grad_norm": gn, **extra}
         out.update({f"mse_sigma{s:.3g}": float(v.detach()) for (s, _), v in zip(inputs, losses)})
         return out
 

@@ -42,6 +42,7 @@ class RunConfig:
     grad_clip: float = 1.0  # max global gradient norm (0: none)
     init: str = ""  # weights to start from (causal: a teacher; distill: the causal export)
     ode_steps: int = 8  # teacher ODE steps that make the causal stage's regression targets
+    gt_weight: float = 0.0  # causal: weight of a regression onto the true clip (teacher forcing on data)
     teacher_synthetic: str = ""  # distill: the control teacher's export
     teacher_real: str = ""  # distill: the fidelity teacher's export
     jdmd: dict[str, float] = field(default_factory=lambda: {"synthetic": 1.0, "real": 0.5})
