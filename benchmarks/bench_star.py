@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import torch
 
-from inspatio_gym.backends.warp import WarpBackend
+from inspatio_gym.backends.star import condition_from_view, condition_warp
 from inspatio_gym.eval.warp_accuracy import random_moves
 from inspatio_gym.model import CONFIGS, StarGenerator, generator_flops_per_frame
 from inspatio_gym.world import procedural_world
@@ -38,16 +38,14 @@ def matmul_gflops(n: int = 1024, reps: int = 20) -> float:
 
 def bench(gen: StarGenerator, world, batch: int, steps: int) -> tuple[float, int, int]:
     """(frames/s aggregate, bytes per session, bytes per world)."""
-    cfg = gen.cfg
     wc = gen.encode_reference(torch.from_numpy(world.frames))
     sessions = gen.new_sessions(batch)
     lanes = torch.arange(batch)
     frames0 = torch.arange(batch) % world.num_frames
     gen.reset_sessions(wc, sessions, lanes, frames0, torch.arange(batch))
     fr, tgt = random_moves(world, batch, 0.15, 8.0, seed=0)
-    view = WarpBackend(neighbours=0, inpaint_rgb=False).observe(world, np.arange(batch), tgt, frames0.numpy())
-    render = torch.from_numpy(view.render).permute(0, 3, 1, 2).float().div(127.5).sub(1)
-    mask = torch.from_numpy(view.mask)[:, None].float()
+    view = condition_warp().observe(world, np.arange(batch), tgt, frames0.numpy())
+    render, mask = condition_from_view(view)
     timings = []
     for k in range(steps + 5):
         frames = (frames0 + k) % world.num_frames

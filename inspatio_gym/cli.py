@@ -35,6 +35,8 @@ def _rollout(args: argparse.Namespace) -> int:
         time_mode=args.time_mode,
         world_options=world_options,
         render_mode="rgb_array",
+        backend=args.backend,
+        **({"checkpoint": args.checkpoint, "device": args.device} if args.backend == "star" else {}),
     )
     t0 = time.perf_counter()
     rec = record(env, args.steps, args.policy, traj, args.relative_to_source, args.rotation_only, args.r_scale,
@@ -154,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--rotation-only", action="store_true", help="trajectory rotations only (pan/tilt)")
     r.add_argument("--r-scale", type=float, default=1.0, help="multiply the trajectory's r")
     r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--backend", choices=["warp", "star"], default="warp",
+                   help="warp: the geometric baseline; star: the trained world model (shipped checkpoint)")
+    r.add_argument("--checkpoint", help="a STAR checkpoint (.safetensors; default: the shipped one)")
+    r.add_argument("--device", default="auto", help="star: cpu, cuda or auto")
     r.add_argument("--debug", action="store_true", help="also write debug.mp4: reference | render | observation")
     r.add_argument("--out", default="outputs/rollout", help="output folder")
     r.set_defaults(func=_rollout)

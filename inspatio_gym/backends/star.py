@@ -81,9 +81,10 @@ def condition_from_view(view: View, device: torch.device | str = "cpu") -> tuple
     return torch.where(mask > 0, render, torch.full_like(render, -1.0)), mask
 
 
-#: The warp the STAR backend conditions on: the time-aligned frame only, image holes left empty.
+#: The warp the STAR backend conditions on: the time-aligned frame fused with the warp
+#: backend's neighbour frames (they fill most disocclusions), the remaining holes left empty.
 def condition_warp() -> WarpBackend:
-    return WarpBackend(neighbours=0, inpaint_rgb=False)
+    return WarpBackend(inpaint_rgb=False)
 
 
 class StarBackend(Backend):

@@ -42,6 +42,7 @@ class RunConfig:
     grad_clip: float = 1.0  # max global gradient norm (0: none)
     init: str = ""  # weights to start from (causal: a teacher; distill: the causal export)
     ode_steps: int = 8  # teacher ODE steps that make the causal stage's regression targets
+    data_clips: int = 0  # > 0: a fixed training set of this many clips (built lazily, reused); 0: all fresh
     gt_weight: float = 0.0  # causal: weight of a regression onto the true clip (teacher forcing on data)
     teacher_synthetic: str = ""  # distill: the control teacher's export
     teacher_real: str = ""  # distill: the fidelity teacher's export
@@ -63,6 +64,8 @@ class RunConfig:
         bad = sorted(set(self.jdmd) - {"synthetic", "real"})
         if bad:
             raise ValueError(f"unknown jdmd teacher(s) {bad}; known: ['real', 'synthetic']")
+        if self.data_clips < 0:
+            raise ValueError(f"data_clips must be >= 0, got {self.data_clips!r}")
         if self.critic_steps < 1 or self.ode_steps < 1:
             raise ValueError(f"critic_steps and ode_steps must be >= 1, got {self.critic_steps}, {self.ode_steps}")
         if not (0.0 <= self.ema < 1.0):

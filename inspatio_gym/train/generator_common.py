@@ -9,7 +9,10 @@ import torch.distributed as dist
 from ..model.config import CONFIGS, GeneratorConfig
 from .config import RunConfig
 from .data import FIXED_SAMPLES, batch_rng
-from .latents import GeneratorData, LatentClips, encode_pairs, load_vae
+from .latents import GeneratorData, LatentClips, encode_pairs, load_vae, stack_clips
+
+#: "Steps" of the clips of a fixed training set (data_clips), outside any run's step range.
+DATA_SET = 2**41
 
 __all__ = ["GeneratorStageBase", "allreduce_grads", "clip_grads"]
 
@@ -57,9 +60,24 @@ class GeneratorStageBase:
                              f"{self.gcfg.vae}")
         self.data = GeneratorData(cfg.size, cfg.clip_frames, self.gcfg.ref_window, cfg.real, cfg.real_fraction)
         self._fixed: LatentClips | None = None
+        self._clips: dict[int, LatentClips] = {}
 
     def latents(self, rng) -> LatentClips:
-        return encode_pairs(self.vae, self.data.sample(self.cfg.batch, rng), self.vae.latent_mean.device)
+        """A batch: fresh clips, or with data_clips > 0 clips of a fixed training set. Clip i of
+        the set is a function of (seed, i) alone and is built on first use, so a resumed or
+        distributed run sees the same clips whatever was built before."""
+        if not self.cfg.data_clips:
+            return encode_pairs(self.vae, self.data.sample(self.cfg.batch, rng), self.vae.latent_mean.device)
+        idx = rng.integers(self.cfg.data_clips, size=self.cfg.batch)
+        return stack_clips([self.clip(int(i)) for i in idx])
+
+    def clip(self, i: int) -> LatentClips:
+        if i not in self._clips:
+            pairs = self.data.sample_one(batch_rng(self.cfg.seed, DATA_SET + i))
+            lat = encode_pairs(self.vae, pairs, self.vae.latent_mean.device)
+            lat.pixels = None
+            self._clips[i] = lat
+        return self._clips[i]
 
     def fixed(self) -> LatentClips:
         if self._fixed is None:

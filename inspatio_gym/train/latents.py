@@ -27,7 +27,13 @@ from ..world.reference import ReferenceWorld
 from ..world.sources import _fit_rgb, array_world, load_world
 from .pairs import PairBatch, RealPairs, SyntheticPairs
 
-__all__ = ["LatentClips", "GeneratorData", "encode_pairs", "load_vae", "load_real_worlds"]
+__all__ = ["LatentClips", "GeneratorData", "encode_pairs", "load_vae", "load_real_worlds", "stack_clips"]
+
+
+def stack_clips(items: list["LatentClips"]) -> "LatentClips":
+    """One batch from single clips (no pixels)."""
+    return LatentClips(*(torch.cat([getattr(c, k) for c in items]) for k in ("target", "render", "mask", "reference")),
+                       None)
 
 
 @dataclass
@@ -36,7 +42,7 @@ class LatentClips:
     render: torch.Tensor  # [B, T, C, h, w] latents of the warped condition
     mask: torch.Tensor  # [B, T, 1, h, w] coverage, average-pooled
     reference: torch.Tensor  # [B, T + 2w, C, h, w] reference frames, each encoded alone
-    pixels: PairBatch
+    pixels: PairBatch | None  # None in a cached training set (latents only)
 
     @property
     def frames(self) -> int:
@@ -60,7 +66,7 @@ def load_vae(path: str | Path, device: torch.device | str = "cpu") -> TinyVAE:
 
 
 @torch.no_grad()
-def encode_pairs(vae: TinyVAE, pairs: PairBatch, device: torch.device | str = "cpu") -> LatentClips:
+def encode_pairs(vae: TinyVAE, pairs: PairBatch | None, device: torch.device | str = "cpu") -> LatentClips:
     dev = torch.device(device)
     B, R = pairs.reference.shape[:2]
     target = vae.encode(pairs.target.to(dev))
@@ -140,6 +146,13 @@ class GeneratorData:
             if not real_sources:
                 raise ValueError("real_fraction > 0 needs real sources (config key 'real')")
             self.real = RealPairs(load_real_worlds(real_sources, size), frames=frames, ref_window=ref_window)
+
+    def sample_one(self, rng: np.random.Generator) -> PairBatch:
+        """One clip, real with probability real_fraction."""
+        if self.real is not None and (self.synthetic is None or rng.random() < self.real_fraction):
+            return self.real.sample(1, rng)
+        assert self.synthetic is not None
+        return self.synthetic.sample(1, rng)
 
     def sample(self, batch: int, rng: np.random.Generator) -> PairBatch:
         n_real = int(round(batch * self.real_fraction))

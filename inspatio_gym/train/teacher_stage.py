@@ -18,13 +18,15 @@ import torch
 from .clip_model import clip_ode, flow_matching_loss, load_clip_model, new_clip_model, save_clip_model
 from .config import RunConfig
 from .data import FIXED_SAMPLES
-from .generator_common import GeneratorStageBase, clip_grads
+from .generator_common import GeneratorStageBase, allreduce_grads, clip_grads
 from .latents import LatentClips
 
 __all__ = ["TeacherStage"]
 
 
 class TeacherStage(GeneratorStageBase):
+    ddp = False  # the clip pass is not DDP's forward: gradients are averaged by hand
+
     def __init__(self, cfg: RunConfig, device: str = "cpu") -> None:
         super().__init__(cfg, device)
         torch.manual_seed(cfg.seed)
@@ -48,9 +50,10 @@ class TeacherStage(GeneratorStageBase):
         return self.latents(rng)
 
     def step(self, lat: LatentClips, trained: torch.nn.Module) -> dict[str, float]:
-        loss, scalars = flow_matching_loss(trained, lat, lat.target, self.cfg.sigma_shift)
+        loss, scalars = flow_matching_loss(self.model, lat, lat.target, self.cfg.sigma_shift)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        allreduce_grads(list(self.model.parameters()))
         scalars["grad_norm"] = clip_grads(self.model.parameters(), self.cfg.grad_clip)
         self.opt.step()
         return scalars
