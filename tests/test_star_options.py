@@ -65,3 +65,26 @@ def test_ssim():
     assert ssim(a, half, mask=m) > ssim(a, half) > s
     with pytest.raises(ValueError, match="equal shapes"):
         ssim(a, a[:10])
+
+
+def test_the_shipped_checkpoint_loads_by_default_and_its_model_card_names_its_sha256():
+    import hashlib
+
+    import gymnasium as gym
+
+    import inspatio_gym  # noqa: F401
+    from inspatio_gym.backends.star import DEFAULT_CHECKPOINT
+
+    assert DEFAULT_CHECKPOINT.is_file() and DEFAULT_CHECKPOINT.stat().st_size <= 30_000_000
+    card = (DEFAULT_CHECKPOINT.parent / "MODEL_CARD.md").read_text()
+    assert hashlib.sha256(DEFAULT_CHECKPOINT.read_bytes()).hexdigest() in card
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no UntrainedModelWarning: a trained model out of the box
+        b = StarBackend(device="cpu")
+    assert b.trained and b.checkpoint == DEFAULT_CHECKPOINT
+    env = gym.make("InspatioWorld-v0", backend="star", world="procedural:num_frames=8")
+    obs, _ = env.reset(seed=0)
+    frames = [obs] + [env.step(a)[0] for a in (1, 1, 4, 2)]
+    env.close()
+    assert all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in frames)
+    assert np.mean([f.std() for f in frames]) > 10  # a picture, not noise collapse or a flat frame

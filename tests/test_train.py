@@ -157,3 +157,19 @@ def test_initial_weights_follow_the_seed_and_restart_and_config_checks(tmp_path)
     assert train(VAEStage(longer), longer, tmp_path, progress=False)["steps"] == 6
     s = train(VAEStage(changed), changed, tmp_path, progress=False, resume=False, stop_at=1)
     assert s["steps"] == 1 and [h["step"] for h in s["history"]] == [1]  # started over
+
+
+def test_a_state_saved_before_new_config_fields_existed_still_resumes(tmp_path):
+    """Fields added to RunConfig later count as their defaults in an older state."""
+    from safetensors.torch import load_file, save_file
+
+    train(VAEStage(TINY), TINY, tmp_path, progress=False, stop_at=2)
+    p = tmp_path / "state.safetensors"
+    with safe_open(str(p), framework="pt") as f:
+        meta = f.metadata()
+    extra = json.loads(meta["extra"])
+    for k in ("gt_weight", "data_clips", "jdmd"):
+        extra["config"].pop(k)
+    meta["extra"] = json.dumps(extra)
+    save_file(load_file(str(p)), str(p), metadata=meta)
+    assert train(VAEStage(TINY), TINY, tmp_path, progress=False)["steps"] == TINY.steps

@@ -86,6 +86,8 @@ _RESUMABLE_CHANGES = {"steps", "out", "log_every", "save_every", "sample_every"}
 
 
 def _check_same_run(saved: dict, now: dict, path: Path) -> None:
+    # a state saved before a config field existed ran with that field's default
+    saved = {**asdict(RunConfig(stage=saved.get("stage", "vae"))), **saved}
     diff = sorted(k for k in set(saved) | set(now) if k not in _RESUMABLE_CHANGES and
                   json.dumps(saved.get(k), sort_keys=True) != json.dumps(now.get(k), sort_keys=True))
     if diff:
@@ -202,6 +204,8 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
             summary["export"] = str(stage.export(final, out, {"steps": end, "seconds": round(seconds, 2)}))
         prev = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
         summary["history"] = [h for h in prev.get("history", []) if h["step"] <= start] + history
+        if not last and summary["history"]:  # a resume with nothing left to do reports the run's end
+            summary["last"] = {k: v for k, v in summary["history"][-1].items() if k != "step"}
         (out / "summary.json").write_text(json.dumps(summary, indent=1))
         if writer is not None:
             writer.close()
