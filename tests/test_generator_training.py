@@ -8,10 +8,6 @@ and that the distilled checkpoint drives backend="star" deterministically.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,6 +19,8 @@ from safetensors import safe_open
 
 from inspatio_gym.train import load_run_config, make_stage, train
 from inspatio_gym.world.sources import procedural_world
+
+from .torchrun_helper import run_torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "configs" / "train"
@@ -142,23 +140,7 @@ def test_distill_under_torchrun_two_processes(chain, tmp_path):
         lines.append(f"{k} = {json.dumps(list(v) if isinstance(v, tuple) else v)}" if not isinstance(v, dict)
                      else f"{k} = {{ {', '.join(f'{a} = {b}' for a, b in v.items())} }}")
     toml.write_text("\n".join(lines) + "\n")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "INSPATIO_GYM_DIST_TIMEOUT": "120"}
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
-           "-m", "inspatio_gym.cli", "train", "distill", "--config", str(toml), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=240)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("torchrun distill with 2 processes did not finish within 240 s")
-    assert proc.returncode == 0, err[-2000:]
+    run_torchrun(["train", "distill", "--config", str(toml)], timeout=240)
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert s["world_size"] == 2 and s["ranks_in_sync"] is True
 

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +16,8 @@ from inspatio_gym.train import HELD_OUT_SEEDS, ProceduralClips, RunConfig, VAESt
 from inspatio_gym.train.data import TRAIN_SEEDS, batch_rng
 from inspatio_gym.train.state import load_train_state
 from inspatio_gym.train.vae_stage import vae_loss
+
+from .torchrun_helper import run_torchrun
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = load_run_config(ROOT / "configs" / "train" / "vae_tiny.toml")
@@ -74,28 +71,11 @@ def test_training_state_errors(tmp_path):
         load_train_state(tmp_path / "vae.safetensors", stage.modules(), stage.optimizers())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_two_cpu_processes_gloo(tmp_path):
     """torchrun with 2 processes on the gloo backend: the unchanged command trains, the
     replicas stay identical, rank 0 writes the state and the export."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "INSPATIO_GYM_DIST_TIMEOUT": "120"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           "-m", "inspatio_gym.cli", "train", "--config", str(ROOT / "configs" / "train" / "vae_tiny.toml"),
-           "--out", str(tmp_path), "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # its own process group: a hang is killed whole
-    try:
-        _, err = proc.communicate(timeout=180)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail("torchrun with 2 processes did not finish within 180 s")
-    assert proc.returncode == 0, err[-2000:]
+    run_torchrun(["train", "--config", str(ROOT / "configs" / "train" / "vae_tiny.toml"), "--out", str(tmp_path)],
+                 timeout=180)
     s = json.loads((tmp_path / "summary.json").read_text())
     assert s["world_size"] == 2 and s["ranks_in_sync"] is True and s["steps"] == TINY.steps
     assert (tmp_path / "vae.safetensors").is_file()

@@ -25,7 +25,6 @@ from ..model.generator import StarGenerator
 from ..model.unroll import Unroll
 from .clip_model import clip_ode, load_clip_model
 from .config import RunConfig
-from .data import FIXED_SAMPLES
 from .generator_common import GeneratorStageBase, allreduce_grads, clip_grads
 from .latents import LatentClips
 
@@ -109,15 +108,8 @@ class CausalStage(GeneratorStageBase):
         out.update({f"mse_sigma{s:.3g}": float(v.detach()) for (s, _), v in zip(inputs, losses)})
         return out
 
-    @torch.no_grad()
     def samples(self, model: torch.nn.Module) -> torch.Tensor:
-        model.eval()
-        lat = self.fixed()
-        g = torch.Generator().manual_seed(FIXED_SAMPLES % 2**31)
-        eps = torch.randn((lat.frames, len(self.sigmas), *lat.target[:, 0].shape), generator=g)
-        x0 = Unroll(model, self.gcfg).generate(lat.reference, lat.render, lat.mask,  # type: ignore[arg-type]
-                                               lambda t, k: eps[t, k].to(lat.target.device), self.sigmas)
-        return self.grid(lat, x0)
+        return self.student_samples(model)  # type: ignore[arg-type]
 
     def export(self, model: torch.nn.Module, out: Path, meta: dict[str, Any]) -> Path:
         return export_star(out / "star.safetensors", self, model, meta)

@@ -26,7 +26,6 @@ from ..model.unroll import Unroll
 from .causal_stage import export_star, load_student_init
 from .clip_model import clip_x0, flow_matching_loss, load_clip_model, new_clip_model
 from .config import RunConfig
-from .data import FIXED_SAMPLES
 from .dmd import dmd_loss, jdmd_gradient, shifted_sigma
 from .generator_common import GeneratorStageBase, allreduce_grads, clip_grads
 from .latents import LatentClips
@@ -122,15 +121,8 @@ class DistillStage(GeneratorStageBase):
         out.update({f"g_{k}": v for k, v in mags.items()})
         return out
 
-    @torch.no_grad()
     def samples(self, model: torch.nn.Module) -> torch.Tensor:
-        model.eval()
-        lat = self.fixed()
-        g = torch.Generator().manual_seed(FIXED_SAMPLES % 2**31)
-        eps = torch.randn((lat.frames, len(self.sigmas), *lat.target[:, 0].shape), generator=g)
-        x0 = Unroll(model, self.gcfg).generate(lat.reference, lat.render, lat.mask,  # type: ignore[arg-type]
-                                               lambda t, k: eps[t, k].to(lat.target.device), self.sigmas)
-        return self.grid(lat, x0)
+        return self.student_samples(model)  # type: ignore[arg-type]
 
     def export(self, model: torch.nn.Module, out: Path, meta: dict[str, Any]) -> Path:
         weights = {k: w for k, (_, w) in self.teachers.items()}

@@ -7,6 +7,8 @@ import torch
 import torch.distributed as dist
 
 from ..model.config import CONFIGS, GeneratorConfig
+from ..model.dit import CausalDiT
+from ..model.unroll import Unroll
 from .config import RunConfig
 from .data import FIXED_SAMPLES, batch_rng
 from .latents import GeneratorData, LatentClips, encode_pairs, load_vae, stack_clips
@@ -84,6 +86,18 @@ class GeneratorStageBase:
             pairs = self.data.sample(self.samples_batch, batch_rng(self.cfg.seed, FIXED_SAMPLES))
             self._fixed = encode_pairs(self.vae, pairs, self.vae.latent_mean.device)
         return self._fixed
+
+    @torch.no_grad()
+    def student_samples(self, model: CausalDiT) -> torch.Tensor:
+        """The causal student's own rollout of the fixed clips (fixed noise), as a grid."""
+        model.eval()
+        lat = self.fixed()
+        sigmas = self.gcfg.sampler.sigmas()
+        g = torch.Generator().manual_seed(FIXED_SAMPLES % 2**31)
+        eps = torch.randn((lat.frames, len(sigmas), *lat.target[:, 0].shape), generator=g)
+        x0 = Unroll(model, self.gcfg).generate(lat.reference, lat.render, lat.mask,
+                                               lambda t, k: eps[t, k].to(lat.target.device), sigmas)
+        return self.grid(lat, x0)
 
     @torch.no_grad()
     def grid(self, lat: LatentClips, x0: torch.Tensor) -> torch.Tensor:
