@@ -62,7 +62,8 @@ def chain(tmp_path_factory):
                     teacher_real=t_real, real=[str(real_src)], real_fraction=0.5, out=str(root / "distill"))
     s_distill = train(make_stage(distill), distill, distill.out, progress=False)
     return {"root": root, "summaries": {"teacher_syn": s_syn, "teacher_real": s_real, "causal": s_causal,
-                                        "distill": s_distill}, "distill_cfg": distill}
+                                        "distill": s_distill}, "distill_cfg": distill,
+            "configs": {"teacher": real, "causal": causal, "distill": distill}}
 
 
 def test_every_stage_trains_and_exports(chain):
@@ -128,11 +129,12 @@ def test_stage_config_errors(tmp_path):
         _tiny("distill", jdmd={"synthetic": 1.0, "fancy": 1.0})
 
 
-def test_distill_under_torchrun_two_processes(chain, tmp_path):
-    """Student and critic gradients are averaged by hand in the generator stages: two gloo
-    processes must end with identical replicas."""
-    cfg = chain["distill_cfg"]
-    toml = tmp_path / "distill.toml"
+@pytest.mark.parametrize("stage", ["teacher", "causal", "distill"])
+def test_generator_stages_under_torchrun_two_processes(chain, tmp_path, stage):
+    """The generator stages average gradients by hand (their modules run many passes per
+    step): two gloo processes must end with identical replicas."""
+    cfg = chain["configs"][stage]
+    toml = tmp_path / f"{stage}.toml"
     lines = []
     for k, v in vars(cfg).items():
         if k == "out":
@@ -140,9 +142,9 @@ def test_distill_under_torchrun_two_processes(chain, tmp_path):
         lines.append(f"{k} = {json.dumps(list(v) if isinstance(v, tuple) else v)}" if not isinstance(v, dict)
                      else f"{k} = {{ {', '.join(f'{a} = {b}' for a, b in v.items())} }}")
     toml.write_text("\n".join(lines) + "\n")
-    run_torchrun(["train", "distill", "--config", str(toml)], timeout=240)
+    run_torchrun(["train", stage, "--config", str(toml)], timeout=240)
     s = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert s["world_size"] == 2 and s["ranks_in_sync"] is True
+    assert s["world_size"] == 2 and s["ranks_in_sync"] is True and s["steps"] == cfg.steps
 
 
 def test_ship_copies_the_distilled_checkpoint_and_writes_a_model_card(chain, tmp_path):
