@@ -2,8 +2,9 @@
 
 Per step the time-aligned reference frame is warped into the camera (render + coverage
 mask: the explicit spatial constraint) and the generator turns it, with its cache of
-reference and recent frames, into the observation. Without a trained checkpoint the model
-runs randomly initialised, for tests and benchmarks only, with a loud warning.
+reference and recent frames, into the observation. The checkpoint trained by this repository
+ships in the package and is loaded by default; a config given instead (tests, benchmarks)
+builds a randomly initialised model, with a loud warning.
 """
 
 from __future__ import annotations
