@@ -1,7 +1,7 @@
 """The STAR backend: the world model generates what the camera sees.
 
-Per step the time-aligned reference frame is warped into the camera (render + coverage
-mask: the explicit spatial constraint) and the generator turns it, with its cache of
+Per step the time-aligned reference frame, fused with its neighbour frames, is warped into
+the camera (render + coverage mask: the explicit spatial constraint) and the generator turns it, with its cache of
 reference and recent frames, into the observation. The checkpoint trained by this repository
 ships in the package and is loaded by default; a config given instead (tests, benchmarks)
 builds a randomly initialised model, with a loud warning.
