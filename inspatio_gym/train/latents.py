@@ -94,7 +94,7 @@ def _seven_scenes(folder: Path, size: int) -> ReferenceWorld:
         z[(z == 0) | (z >= 65535)] = 0
         depth.append(z / 1000.0)
         pose = np.loadtxt(str(f).replace(".color.png", ".pose.txt"))
-        u, _, vt = np.linalg.svd(pose[:3, :3])  # the files' rotations drift from orthonormal by ~1e-4
+        u, _, vt = np.linalg.svd(pose[:3, :3])  # the files' rotations are off orthonormal by up to 1.6e-4
         pose[:3, :3] = u @ vt
         pose[3] = (0, 0, 0, 1)
         c2w.append(pose)
