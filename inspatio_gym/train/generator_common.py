@@ -3,6 +3,8 @@ the pair data, a fixed sample batch and the grid image every stage's samples are
 
 from __future__ import annotations
 
+import os
+
 import torch
 import torch.distributed as dist
 
@@ -55,7 +57,8 @@ class GeneratorStageBase:
             raise ValueError(f"size {cfg.size} must match model {cfg.model!r} ({self.gcfg.width}x{self.gcfg.height})")
         if not cfg.vae:
             raise ValueError(f"stage {cfg.stage!r} needs the vae stage's export (config key 'vae')")
-        self.device = torch.device(device if device != "cuda" else "cuda")
+        # the stage is built before the loop picks this rank's GPU: use torchrun's LOCAL_RANK too
+        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if device == "cuda" else device)
         self.vae = load_vae(cfg.vae, self.device)
         if self.vae.config != self.gcfg.vae:
             raise ValueError(f"the VAE in {cfg.vae!r} has config {self.vae.config}, model {cfg.model!r} needs "
