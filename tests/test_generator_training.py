@@ -160,10 +160,41 @@ def test_ship_copies_the_distilled_checkpoint_and_writes_a_model_card(chain, tmp
     assert dest.read_bytes() == (chain["root"] / "distill" / "star.safetensors").read_bytes()
     card = (tmp_path / "pkg" / "MODEL_CARD.md").read_text()
     assert hashlib.sha256(dest.read_bytes()).hexdigest() in card
-    assert "| distill | `configs/train/distill_cpu.toml` | 2 |" in card and "| vae_cpu | `configs/train/vae_cpu.toml` | not run" in card
+    assert "| distill | `configs/train/distill_cpu.toml` | 2 | 2 | cpu x1 |" in card
+    assert "| vae_cpu | `configs/train/vae_cpu.toml` | not run" in card
     (runs / "distill_cpu").unlink()
     (runs / "distill_cpu").mkdir()
     (runs / "distill_cpu" / "star.safetensors").write_bytes(b"broken")
     with pytest.raises(Exception, match="star.safetensors"):
         ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors")
     assert dest.read_bytes() == (chain["root"] / "distill" / "star.safetensors").read_bytes()  # untouched
+
+
+def test_loaded_models_must_match_the_run(chain, tmp_path):
+    from inspatio_gym.model.config import GeneratorConfig
+
+    t_syn = str(chain["root"] / "teacher_syn" / "teacher.safetensors")
+    with pytest.raises(ValueError, match="teacher_syn/teacher.safetensors.*clips, clip_frames is 3"):
+        make_stage(replace(chain["configs"]["causal"], clip_frames=3, teacher_synthetic=t_syn, init=""))
+    with pytest.raises(ValueError, match="the VAE in .* has config"):
+        make_stage(replace(chain["configs"]["distill"], model="cpu", size=64))
+    from inspatio_gym.train.clip_model import load_clip_model, save_clip_model
+
+    model, meta = load_clip_model(t_syn)
+    other = tmp_path / "other.safetensors"
+    cfg = GeneratorConfig.from_json(meta["config"])
+    save_clip_model(other, model, replace(cfg, history=3), int(meta["frames"]), {})
+    with pytest.raises(ValueError, match="other.safetensors' has model config"):
+        make_stage(replace(chain["configs"]["distill"], teacher_synthetic=str(other)))
+
+
+def test_real_pairs_never_use_the_target_as_its_own_reference():
+    from inspatio_gym.train.pairs import RealPairs
+
+    w = procedural_world(seed=2, num_frames=9, width=32, height=32)
+    rp = RealPairs([w], frames=3, ref_window=1, max_shift=6)
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        target, _, _, ref = rp.clip(w, rng)
+        for t in range(3):  # frame t attends to reference entries t..t+2w: never its own frame
+            assert not any(torch.equal(ref[i], target[t]) for i in range(t, t + 3))

@@ -88,3 +88,26 @@ def test_the_shipped_checkpoint_loads_by_default_and_its_model_card_names_its_sh
     env.close()
     assert all(f.shape == (64, 64, 3) and f.dtype == np.uint8 for f in frames)
     assert np.mean([f.std() for f in frames]) > 10  # a picture, not noise collapse or a flat frame
+
+
+def test_bad_ablation_options_name_the_value():
+    with pytest.raises(ValueError, match="'reference'"):
+        StarBackend(config="tiny", context="reference")
+    for bad in (True, 2.0):
+        with pytest.raises(ValueError, match="sampler_steps"):
+            StarBackend(config="tiny", sampler_steps=bad)
+
+
+def test_a_generator_without_history_runs():
+    from dataclasses import replace
+
+    from inspatio_gym.model.config import CONFIGS
+    from inspatio_gym.model.generator import StarGenerator
+
+    cfg = replace(CONFIGS["tiny"], history=0)
+    gen = StarGenerator(cfg).eval()
+    world = gen.encode_reference(torch.zeros(4, 32, 32, 3, dtype=torch.uint8))
+    s = gen.new_sessions(1)
+    gen.reset_sessions(world, s, torch.tensor([0]), torch.tensor([1]), torch.tensor([0]))
+    out = gen.step(world, s, torch.tensor([0]), torch.tensor([2]), torch.zeros(1, 3, 32, 32), torch.ones(1, 1, 32, 32))
+    assert out.shape == (1, 3, 32, 32)

@@ -112,9 +112,13 @@ class StarBackend(Backend):
                  seed_weights: int = 0, context: tuple[str, ...] = CONTEXT, sampler_steps: int | None = None,
                  keep_covered: bool = True) -> None:
         self.keep_covered = bool(keep_covered)
+        if isinstance(context, str) or not all(isinstance(c, str) for c in context):
+            raise ValueError(f"context must be a tuple of parts from {list(CONTEXT)}, got {context!r}")
         bad = sorted(set(context) - set(CONTEXT))
         if bad:
             raise ValueError(f"unknown context part(s) {bad}; known: {list(CONTEXT)}")
+        if sampler_steps is not None and (isinstance(sampler_steps, bool) or not isinstance(sampler_steps, int)):
+            raise ValueError(f"sampler_steps must be an integer 1..4 or None, got {sampler_steps!r}")
         self.context = tuple(context)
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:

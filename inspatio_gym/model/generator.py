@@ -124,6 +124,8 @@ class StarGenerator(nn.Module):
 
     def _rotate_history(self, kv: list[tuple[torch.Tensor, torch.Tensor]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per layer: K rotated to each history slot [B, ages, H, N, dh], V [B, H, N, dh]."""
+        if not self.hist_slots:  # history = 0: nothing is kept
+            return []
         return [(torch.stack([self.dit.rope.apply(k, s) for s in self.hist_slots], dim=1), v) for k, v in kv]
 
     @torch.no_grad()

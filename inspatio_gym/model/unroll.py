@@ -74,8 +74,9 @@ class Unroll:
                  grad: bool = False) -> torch.Tensor:
         """Self-forcing rollout: the clip's latents [B, T, C, h, w], each frame generated on the
         model's own history. Frame t runs the flow steps up to exit_step (default: all) and
-        its output is that step's x0; with grad, only the exit step (and the reference K/V)
-        carries gradients, the history is detached. noise(t, k) is the eps of frame t, step k.
+        its output is that step's x0; with grad, only the exit step and the reference K/V (the
+        window, and the start frame's entry that fills the history at reset) carry gradients;
+        generated frames enter the history detached. noise(t, k) is the eps of frame t, step k.
         """
         T = render.shape[1]
         last = len(sigmas) - 1 if exit_step is None else int(exit_step)

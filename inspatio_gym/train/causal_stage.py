@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model.checkpoint import save_checkpoint
+from ..model.checkpoint import read_metadata
 from ..model.dit import CausalDiT
 from ..model.generator import StarGenerator
 from ..model.unroll import Unroll
@@ -34,8 +35,6 @@ __all__ = ["CausalStage", "export_star", "load_student_init"]
 def load_student_init(path: str, student: CausalDiT) -> None:
     """Weights from a teacher export (same transformer; its RoPE tables are not weights) or
     from a STAR checkpoint (its transformer)."""
-    from ..model.checkpoint import read_metadata
-
     meta = read_metadata(path, generator=False)
     if meta.get("format") == "inspatio_gym.clip_model":
         model, _ = load_clip_model(path)
@@ -63,10 +62,13 @@ class CausalStage(GeneratorStageBase):
         teacher = cfg.teacher_synthetic or cfg.init
         if not teacher:
             raise ValueError("stage 'causal' needs a teacher export (config key 'teacher_synthetic' or 'init')")
-        self.teacher, _ = load_clip_model(teacher, self.device)
+        self.teacher, meta = load_clip_model(teacher, self.device)
+        self.check_compatible(meta, teacher, "teacher")
         torch.manual_seed(cfg.seed)
         self.student = CausalDiT(self.gcfg)
         if cfg.init:
+            self.check_compatible({k: v for k, v in read_metadata(cfg.init, generator=False).items() if k != "frames"},
+                                  cfg.init, "init")
             load_student_init(cfg.init, self.student)
         self.opt = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr, betas=cfg.betas,
                                      weight_decay=cfg.weight_decay)

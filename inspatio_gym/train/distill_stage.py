@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..model.checkpoint import read_metadata
 from ..model.dit import CausalDiT
 from ..model.unroll import Unroll
 from .causal_stage import export_star, load_student_init
@@ -48,14 +49,14 @@ class DistillStage(GeneratorStageBase):
             if not path:
                 raise ValueError(f"jdmd weight {weight} for the {name} teacher but no config key 'teacher_{name}'")
             model, meta = load_clip_model(path, self.device)
-            if int(meta["frames"]) != cfg.clip_frames:
-                raise ValueError(f"teacher {path!r} was trained on {meta['frames']}-frame clips, clip_frames is "
-                                 f"{cfg.clip_frames}")
+            self.check_compatible(meta, path, f"{name} teacher")
             self.teachers[name] = (model, weight)
         if not self.teachers:
             raise ValueError("JDMD needs at least one teacher with a non-zero weight")
         torch.manual_seed(cfg.seed)
         self.student = CausalDiT(self.gcfg)
+        self.check_compatible({k: v for k, v in read_metadata(cfg.init, generator=False).items() if k != "frames"},
+                              cfg.init, "init")
         load_student_init(cfg.init, self.student)
         # the critic starts as the control teacher (or the only one): fake = real at step 0
         first = self.teachers.get("synthetic", next(iter(self.teachers.values())))[0]
@@ -103,6 +104,8 @@ class DistillStage(GeneratorStageBase):
         self.student.train()
         x, exit_step = self._rollout(lat, grad=True)
         B = x.shape[0]
+        # DMD's levels follow the sampler's shift (the teachers and critic trained on sigma_shift;
+        # both spans cover (0, 1)); this is the recipe the shipped checkpoint was made with
         sigma = shifted_sigma(torch.rand(B, device=x.device) * 0.96 + 0.02, self.gcfg.sampler.shift)
         s = sigma.view(-1, 1, 1, 1, 1)
         with torch.no_grad():

@@ -63,9 +63,21 @@ class GeneratorStageBase:
         if self.vae.config != self.gcfg.vae:
             raise ValueError(f"the VAE in {cfg.vae!r} has config {self.vae.config}, model {cfg.model!r} needs "
                              f"{self.gcfg.vae}")
+        if self.gcfg.dit.plucker:
+            raise ValueError(f"model {cfg.model!r} is camera-conditioned (plucker=True); the training stages do "
+                             "not feed Plücker rays yet")
         self.data = GeneratorData(cfg.size, cfg.clip_frames, self.gcfg.ref_window, cfg.real, cfg.real_fraction)
         self._fixed: LatentClips | None = None
         self._clips: dict[int, LatentClips] = {}
+
+    def check_compatible(self, meta: dict[str, str], path: str, what: str) -> None:
+        """A loaded teacher / initial model must be of this run's model config and clip length."""
+        cfg = GeneratorConfig.from_json(meta["config"]) if "config" in meta else None
+        if cfg != self.gcfg:
+            raise ValueError(f"{what} {path!r} has model config {cfg}, this run trains {self.cfg.model!r}: {self.gcfg}")
+        if "frames" in meta and int(meta["frames"]) != self.cfg.clip_frames:
+            raise ValueError(f"{what} {path!r} was trained on {meta['frames']}-frame clips, clip_frames is "
+                             f"{self.cfg.clip_frames}")
 
     def latents(self, rng) -> LatentClips:
         """A batch: fresh clips, or with data_clips > 0 clips of a fixed training set. Clip i of

@@ -96,6 +96,15 @@ def _check_same_run(saved: dict, now: dict, path: Path) -> None:
                          "config, or pass --restart to start over")
 
 
+def _saved_config(path: Path) -> dict:
+    from ..model.checkpoint import read_metadata
+
+    try:
+        return json.loads(read_metadata(path, generator=False).get("extra", "{}")).get("config", {})
+    except (json.JSONDecodeError, AttributeError):
+        return {}  # load_train_state reports a broken state with its own message
+
+
 def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     with torch.no_grad():
         for e, p in zip(ema.parameters(), model.parameters()):
@@ -133,9 +142,10 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
     d.barrier()
     found = d.broadcast(state_path.exists() if d.main else False)  # rank 0's filesystem decides
     if resume and found:
+        # the config first: a changed run is named by what changed, before anything is overwritten
+        _check_same_run(_saved_config(state_path), asdict(cfg), state_path)
         start, extra = load_train_state(state_path, modules, opts)
         spent = float(extra.get("seconds", 0.0))
-        _check_same_run(extra.get("config", {}), asdict(cfg), state_path)
     trained = student
     if d.world > 1 and getattr(stage, "ddp", True):  # stages with many passes per step sync by hand
         trained = torch.nn.parallel.DistributedDataParallel(student, device_ids=[d.local] if d.device.type == "cuda" else None)

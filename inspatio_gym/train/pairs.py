@@ -149,8 +149,10 @@ class RealPairs:
         start = int(rng.integers(0, n - T + 1))
         idx = np.arange(start, start + T)
         render, mask = double_reprojection(world, idx, rng, self.max_move, self.max_turn)
-        shift = int(rng.integers(2, max(self.max_shift, 2) + 1)) * (1 if rng.random() < 0.5 else -1)
-        moved = np.arange(T) + int(np.clip(start + shift, 0, n - T))
+        # a shift of 2..max_shift frames either way that keeps the clip inside the video
+        shifts = [d for d in range(-self.max_shift, self.max_shift + 1) if abs(d) >= 2 and 0 <= start + d <= n - T]
+        shift = int(shifts[int(rng.integers(len(shifts)))]) if shifts else int(np.clip(start + 2, 0, n - T)) - start
+        moved = np.arange(T) + start + shift
         ref = window_frames(moved, self.ref_window, n)
         return _to_pm1(world.frames[idx]), render, mask, _to_pm1(world.frames[ref])
 

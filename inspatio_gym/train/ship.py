@@ -64,7 +64,7 @@ def model_card(ckpt: Path, runs: Path, results: Path | None) -> str:
              f"{cfg.dit.heads} heads, patch {cfg.dit.patch}; cache: reference window ±{cfg.ref_window}, "
              f"history {cfg.history}; sampler {cfg.sampler.steps} steps (sigmas "
              f"{[round(s, 4) for s in cfg.sampler.sigmas()]})",
-             f"- machine: {_cpu()}, {torch.get_num_threads()} threads, torch {torch.__version__}, CPU only", "",
+             f"- card written on: {_cpu()}, torch {torch.__version__} (each stage's device is in the table)", "",
              "## Data", "",
              "- Synthetic multi-view pairs from procedural worlds (training seeds 0–511 of `TRAIN_SEEDS`; the "
              "evaluation seeds `HELD_OUT_SEEDS` = 900000–900031 are never used): a reference video along a source "
@@ -73,20 +73,22 @@ def model_card(ckpt: Path, runs: Path, results: Path | None) -> str:
              "- Real clips (`../shared/data/real`: 7-Scenes redkitchen with its measured depth and poses; three "
              "static-camera clips with the ground-plane depth prior): the target is the video, the condition its "
              "double reprojection, the reference window time-shifted by 2–6 frames.", "",
-             "## Stages", "", "| stage | config | steps | batch | wall time | final figures |", "|---|---|---|---|---|---|"]
+             "## Stages", "", "| stage | config | steps | batch | device x processes | wall time | final figures |",
+             "|---|---|---|---|---|---|---|"]
     total = 0.0
     for run, config, _ in CHAIN:
         p = runs / run / "summary.json"
         if not p.is_file():
-            lines.append(f"| {run} | `{config}` | not run | | | |")
+            lines.append(f"| {run} | `{config}` | not run | | | | |")
             continue
         s = json.loads(p.read_text())
         c = json.loads((runs / run / "config.json").read_text())
         total += s["seconds"]
         last = ", ".join(f"{k} {v:.4g}" for k, v in s["last"].items() if k in
                          ("loss", "flow_mse", "psnr", "dmd_loss", "critic_flow_mse", "gt_mse", "target_mse"))
-        lines.append(f"| {s['stage']} | `{config}` | {s['steps']} | {c['batch']} | {s['seconds'] / 60:.1f} min | {last} |")
-    lines += ["", f"Total training wall time: {total / 60:.1f} min on {_cpu()}.", ""]
+        lines.append(f"| {s['stage']} | `{config}` | {s['steps']} | {c['batch']} | {s['device']} x{s['world_size']} | "
+                     f"{s['seconds'] / 60:.1f} min | {last} |")
+    lines += ["", f"Total training wall time: {total / 60:.1f} min.", ""]
     lines += ["## Reproduce", "", "```bash"] + [f"inspatio-gym train --config {config}" for _, config, _ in CHAIN] + [
         "python -m inspatio_gym.train.ship   # copies runs/distill_cpu/star.safetensors here, writes this card",
         "python benchmarks/eval_star.py       # docs/results/star/REPORT.md", "```", ""]

@@ -33,9 +33,7 @@ class TeacherStage(GeneratorStageBase):
         self.model = new_clip_model(self.gcfg, cfg.clip_frames)
         if cfg.init:  # e.g. the fidelity teacher starts from the control teacher
             init, meta = load_clip_model(cfg.init)
-            if int(meta["frames"]) != cfg.clip_frames:
-                raise ValueError(f"init {cfg.init!r} was trained on {meta['frames']}-frame clips, clip_frames is "
-                                 f"{cfg.clip_frames}")
+            self.check_compatible(meta, cfg.init, "init")
             self.model.load_state_dict(init.state_dict())
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
                                      weight_decay=cfg.weight_decay)
