@@ -124,6 +124,20 @@ class GeneratorConfig:
         """Fixed temporal RoPE slots: reference window, history, current."""
         return 2 * self.ref_window + 1 + self.history + 1
 
+    @property
+    def ref_slots(self) -> list[int]:
+        """Slot of reference offset -w..+w."""
+        return list(range(2 * self.ref_window + 1))
+
+    @property
+    def hist_slots(self) -> list[int]:
+        """Slot of a history frame of age a = 1..H (entry a - 1): a slots before the current one."""
+        return [self.slots - 1 - a for a in range(1, self.history + 1)]
+
+    @property
+    def current_slot(self) -> int:
+        return self.slots - 1
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

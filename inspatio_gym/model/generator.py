@@ -30,6 +30,16 @@ __all__ = ["CONTEXT", "StarGenerator", "Sessions", "generator_flops_per_frame"]
 CONTEXT = ("reference", "history")
 
 
+def check_context(context: tuple[str, ...]) -> tuple[str, ...]:
+    """A valid cache-part selection (an ablation), or a ValueError naming the value."""
+    if isinstance(context, str) or not all(isinstance(c, str) for c in context):
+        raise ValueError(f"context must be a tuple of parts from {list(CONTEXT)}, got {context!r}")
+    bad = sorted(set(context) - set(CONTEXT))
+    if bad:
+        raise ValueError(f"unknown context part(s) {bad}; known: {list(CONTEXT)}")
+    return tuple(context)
+
+
 class _Streams:
     """Per-lane streaming state of a VAE coder: a list of tensors with lanes in dim 0."""
 
@@ -81,10 +91,7 @@ class StarGenerator(nn.Module):
         self.cfg = cfg
         self.vae = TinyVAE(cfg.vae).to(memory_format=torch.channels_last)  # ~2x faster CPU convs
         self.dit = CausalDiT(cfg)
-        w, H = cfg.ref_window, cfg.history
-        self.ref_slots = list(range(2 * w + 1))
-        self.hist_slots = [2 * w + 1 + H - a for a in range(1, H + 1)]  # slot of age a = 1..H
-        self.current_slot = cfg.slots - 1
+        self.ref_slots, self.hist_slots, self.current_slot = cfg.ref_slots, cfg.hist_slots, cfg.current_slot
 
     @property
     def device(self) -> torch.device:
@@ -182,9 +189,7 @@ class StarGenerator(nn.Module):
         frames [B] reference frame index (time), plucker [B, 6, h, w] if camera-conditioned;
         context and sampler override what is attended to and the flow steps (ablations).
         """
-        bad = sorted(set(context) - set(CONTEXT))
-        if bad:
-            raise ValueError(f"unknown context part(s) {bad}; known: {list(CONTEXT)}")
+        context = check_context(context)
         cfg = self.cfg
         B = len(lanes)
         if render.shape != (B, 3, cfg.height, cfg.width) or mask.shape != (B, 1, cfg.height, cfg.width):
@@ -197,7 +202,7 @@ class StarGenerator(nn.Module):
         z_render = z_render.contiguous()
         sessions.enc.put(lanes, st)
         m = F.adaptive_avg_pool2d(mask.to(render.dtype), cfg.latent_hw)
-        ctx = self._context(world, sessions, lanes, frames, tuple(context))
+        ctx = self._context(world, sessions, lanes, frames, context)
         slot = self.current_slot
 
         def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -29,10 +29,7 @@ KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (k_raw, v) [B, heads, 
 class Unroll:
     def __init__(self, dit: CausalDiT, cfg: GeneratorConfig) -> None:
         self.dit, self.cfg = dit, cfg
-        w, H = cfg.ref_window, cfg.history
-        self.ref_slots = list(range(2 * w + 1))
-        self.hist_slots = [2 * w + 1 + H - a for a in range(1, H + 1)]  # slot of age a = 1..H
-        self.current_slot = cfg.slots - 1
+        self.ref_slots, self.hist_slots, self.current_slot = cfg.ref_slots, cfg.hist_slots, cfg.current_slot
 
     def clean_kv(self, z: torch.Tensor) -> KV:
         """K/V of clean frames z [B, C, h, w] on their own (reference frames, episode start)."""
