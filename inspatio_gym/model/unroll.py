@@ -83,15 +83,15 @@ class Unroll:
         out = []
         w2 = 2 * self.cfg.ref_window + 1
         for t in range(T):
-            with torch.no_grad():
+            with torch.set_grad_enabled(grad):  # built once; the no-grad passes record no graph on it
                 ctx = self.context(ref_kv[t : t + w2], hist)
+            with torch.no_grad():
                 x = noise(t, 0)
                 for k in range(last):
                     x0 = x - sigmas[k] * self.velocity(x, sigmas[k], mask[:, t], render[:, t], ctx)
                     x = (1 - sigmas[k + 1]) * x0 + sigmas[k + 1] * noise(t, k + 1)
             with torch.set_grad_enabled(grad):
-                ctx_g = self.context(ref_kv[t : t + w2], hist) if grad else ctx
-                x0 = x - sigmas[last] * self.velocity(x, sigmas[last], mask[:, t], render[:, t], ctx_g)
+                x0 = x - sigmas[last] * self.velocity(x, sigmas[last], mask[:, t], render[:, t], ctx)
             out.append(x0)
             if self.cfg.history:
                 with torch.no_grad():
