@@ -43,6 +43,19 @@ def _seven_scenes_fixture(folder: Path) -> Path:
     return folder
 
 
+def test_seven_scenes_world_reads_frames_depth_poses_and_intrinsics(tmp_path):
+    from inspatio_gym.world import seven_scenes_world
+
+    w = procedural_world(seed=5, path="dolly", num_frames=8, width=48, height=40)
+    got = seven_scenes_world(_seven_scenes_fixture(tmp_path / "s"), 48, 40)
+    np.testing.assert_array_equal(got.frames, w.frames)
+    np.testing.assert_allclose(got.depth, w.depth, atol=1e-3)  # millimetre PNGs
+    np.testing.assert_allclose(got.c2w, w.c2w, atol=1e-6)
+    np.testing.assert_allclose(got.K, w.K, atol=1e-6)
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        seven_scenes_world(tmp_path / "nowhere")
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("chain")

@@ -10,11 +10,11 @@ encodes them), the coverage mask average-pooled to the latent grid.
 from __future__ import annotations
 
 import glob
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,7 @@ from ..model.checkpoint import read_metadata
 from ..model.config import VAEConfig
 from ..model.vae import TinyVAE
 from ..world.reference import ReferenceWorld
-from ..world.sources import _fit_rgb, array_world, load_world
+from ..world.sources import load_world, seven_scenes_world
 from .pairs import PairBatch, RealPairs, SyntheticPairs
 
 __all__ = ["LatentClips", "GeneratorData", "encode_pairs", "load_vae", "load_real_worlds", "stack_clips"]
@@ -51,8 +51,6 @@ class LatentClips:
 
 def load_vae(path: str | Path, device: torch.device | str = "cpu") -> TinyVAE:
     """The frozen VAE exported by the vae stage (safetensors, config in the metadata)."""
-    import json
-
     meta = read_metadata(path, generator=False)
     if meta.get("format") != "inspatio_gym.vae" or "vae_config" not in meta:
         raise ValueError(f"{str(path)!r} is not a VAE exported by the vae stage (format {meta.get('format')!r})")
@@ -66,7 +64,7 @@ def load_vae(path: str | Path, device: torch.device | str = "cpu") -> TinyVAE:
 
 
 @torch.no_grad()
-def encode_pairs(vae: TinyVAE, pairs: PairBatch | None, device: torch.device | str = "cpu") -> LatentClips:
+def encode_pairs(vae: TinyVAE, pairs: PairBatch, device: torch.device | str = "cpu") -> LatentClips:
     dev = torch.device(device)
     B, R = pairs.reference.shape[:2]
     target = vae.encode(pairs.target.to(dev))
@@ -75,40 +73,6 @@ def encode_pairs(vae: TinyVAE, pairs: PairBatch | None, device: torch.device | s
     h, w = target.shape[-2:]
     mask = F.adaptive_avg_pool2d(pairs.mask.to(dev).flatten(0, 1), (h, w)).unflatten(0, pairs.mask.shape[:2])
     return LatentClips(target, render, mask, reference, pairs)
-
-
-def _seven_scenes(folder: Path, size: int) -> ReferenceWorld:
-    """A 7-Scenes sequence: frames/*.color.png, .depth.png (mm), .pose.txt (c2w) and
-    camera-intrinsics.txt (K; without it 7-Scenes' own fx = fy = 585 at the image centre)."""
-    files = sorted((folder / "frames").glob("*.color.png"))
-    if not files:
-        raise FileNotFoundError(f"no frames/*.color.png in {str(folder)!r}")
-    rgb, depth, c2w = [], [], []
-    for f in files:
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        z = cv2.imread(str(f).replace(".color.png", ".depth.png"), cv2.IMREAD_UNCHANGED)
-        if img is None or z is None:
-            raise ValueError(f"cannot read {str(f)!r} or its depth")
-        rgb.append(img[..., ::-1])
-        z = z.astype(np.float32)
-        z[(z == 0) | (z >= 65535)] = 0
-        depth.append(z / 1000.0)
-        pose = np.loadtxt(str(f).replace(".color.png", ".pose.txt"))
-        u, _, vt = np.linalg.svd(pose[:3, :3])  # the files' rotations are off orthonormal by up to 1.6e-4
-        pose[:3, :3] = u @ vt
-        pose[3] = (0, 0, 0, 1)
-        c2w.append(pose)
-    frames = np.stack(rgb)
-    H, W = frames.shape[1:3]
-    kfile = folder / "camera-intrinsics.txt"
-    K = np.loadtxt(kfile) if kfile.is_file() else np.array([[585.0, 0, W / 2], [0, 585.0, H / 2], [0, 0, 1]])
-    d = np.stack(depth)
-    # holes in the sensor's depth take the frame's median, so warps have no missing points
-    for z in d:
-        if (z > 0).any():
-            z[z == 0] = np.median(z[z > 0])
-    return array_world(_fit_rgb(frames, size, size), depth=d, c2w=np.stack(c2w), K=K, fps=30.0,
-                       name=folder.name, src_size=(W, H))
 
 
 def load_real_worlds(sources: list[str], size: int, progress: bool = False) -> list[ReferenceWorld]:
@@ -123,7 +87,7 @@ def load_real_worlds(sources: list[str], size: int, progress: bool = False) -> l
             raise FileNotFoundError(f"real training source {pattern!r} matches no file or folder")
         for p in map(Path, paths):
             if p.is_dir() and (p / "frames").is_dir():
-                worlds.append(_seven_scenes(p, size))
+                worlds.append(seven_scenes_world(p, size, size))
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # static clips fall back to a depth prior, by design
