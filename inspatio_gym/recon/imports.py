@@ -118,14 +118,19 @@ def load_geometry_dir(path: str | Path, num_frames: int | None = None) -> Import
     )
 
 
+def _cameras(path: Path, ext_name: str, intr_name: str, parse) -> tuple[np.ndarray, np.ndarray, dict]:
+    """(c2w, Ks, the files read) from world-to-camera 3x4 matrices and 3x3 intrinsics laid out
+    as `parse` reads them (DA3: rows of matrices; Pi3: one matrix per line)."""
+    ext, intr = _require(path, ext_name), _require(path, intr_name)
+    c2w = invert_pose(_rigid(parse(_read_numbers(ext), ext, (3, 4)), ext))
+    Ks = _check_K(parse(_read_numbers(intr), intr, (3, 3)), intr)
+    return c2w, Ks, {"poses": ext, "K": intr}
+
+
 def _load_da3(path: Path) -> _Loaded:
     files = _numbered_pngs(path / "depth")
     depth = _stack([_read_rgba_float(f) for f in files], files)
-    ext, intr = _require(path, "extrinsic.txt"), _require(path, "intrinsic.txt")
-    w2c = _matrices_from_rows(_read_numbers(ext), ext, (3, 4))
-    c2w = invert_pose(_rigid(w2c, ext))
-    Ks = _check_K(_matrices_from_rows(_read_numbers(intr), intr, (3, 3)), intr)
-    return depth, c2w, Ks, {"poses": ext, "K": intr}
+    return depth, *_cameras(path, "extrinsic.txt", "intrinsic.txt", _matrices_from_rows)
 
 
 def _load_pi3(path: Path) -> _Loaded:
@@ -134,11 +139,7 @@ def _load_pi3(path: Path) -> _Loaded:
     files = _numbered_pngs(path / "depth")
     codes = _stack([_read_uint16(f) for f in files], files)
     depth = lo + codes.astype(np.float64) / _PI3_MAX * (hi - lo)
-    ext, intr = _require(path, "extrinsics.txt"), _require(path, "intrinsics.txt")
-    w2c = _matrices_per_line(_read_numbers(ext), ext, (3, 4))
-    c2w = invert_pose(_rigid(w2c, ext))
-    Ks = _check_K(_matrices_per_line(_read_numbers(intr), intr, (3, 3)), intr)
-    return depth, c2w, Ks, {"poses": ext, "K": intr}
+    return depth, *_cameras(path, "extrinsics.txt", "intrinsics.txt", _matrices_per_line)
 
 
 def _load_folder(path: Path) -> _Loaded:
