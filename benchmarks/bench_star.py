@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 import torch
 
-from inspatio_gym.backends.star import condition_from_view, condition_warp
+from inspatio_gym.render.condition import condition_from_view, condition_renderer
 from inspatio_gym.eval.warp_accuracy import random_moves
 from inspatio_gym.model import CONFIGS, StarGenerator, generator_flops_per_frame
 from inspatio_gym.world import procedural_world
@@ -44,7 +44,7 @@ def bench(gen: StarGenerator, world, batch: int, steps: int) -> tuple[float, int
     frames0 = torch.arange(batch) % world.num_frames
     gen.reset_sessions(wc, sessions, lanes, frames0, torch.arange(batch))
     fr, tgt = random_moves(world, batch, 0.15, 8.0, seed=0)
-    view = condition_warp().observe(world, np.arange(batch), tgt, frames0.numpy())
+    view = condition_renderer().render(world, tgt, frames0.numpy())
     render, mask = condition_from_view(view)
     timings = []
     for k in range(steps + 5):

@@ -95,7 +95,7 @@ def scores(pred: np.ndarray, gt: np.ndarray, holes: np.ndarray) -> dict[str, flo
 
 def sheet(rows: list[np.ndarray], path: Path, every: int) -> None:
     """Rows of frames (every n-th), upscaled 2x, as one PNG."""
-    from inspatio_gym.media import write_png
+    from inspatio_gym.io.media import write_png
 
     img = np.concatenate([np.concatenate(list(r[::every]), 1) for r in rows], 0)
     write_png(path, img.repeat(2, 0).repeat(2, 1))

@@ -63,7 +63,7 @@ def preview(pre, path: Path, gt_depth: np.ndarray | None = None) -> None:
         inv = np.where(m > 0, inv, 0)
         rows.append(np.concatenate([cv2.applyColorMap((255 * v).astype(np.uint8), cv2.COLORMAP_TURBO)[..., ::-1]
                                     for v in inv], 1))
-    from inspatio_gym.media import write_png
+    from inspatio_gym.io.media import write_png
 
     write_png(path, np.concatenate(rows, 0))
 
@@ -89,7 +89,7 @@ def main() -> None:
         write_report(json.loads((OUT / "results.json").read_text()))
         return
     os.environ["INSPATIO_GYM_CACHE"] = tempfile.mkdtemp(prefix="inspatio-acc-")  # real timings: no cache hits
-    from inspatio_gym.media import write_mp4
+    from inspatio_gym.io.media import write_mp4
     from inspatio_gym.recon.store import preprocessed
     from inspatio_gym.world.sources import procedural_world
 

@@ -50,7 +50,7 @@ def main() -> None:
     from stable_baselines3 import PPO
 
     import inspatio_gym
-    from inspatio_gym.media import write_mp4
+    from inspatio_gym.io.media import write_mp4
 
     torch.set_num_threads(2)
     out = Path(args.out)

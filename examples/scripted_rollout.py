@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from inspatio_gym import WorldEnv
-from inspatio_gym.media import contact_sheet, write_mp4, write_png
+from inspatio_gym.io.media import contact_sheet, write_mp4, write_png
 from inspatio_gym.rollout import record, resolve_trajectory
 
 

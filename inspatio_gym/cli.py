@@ -12,7 +12,7 @@ __all__ = ["main"]
 
 def _rollout(args: argparse.Namespace) -> int:
     from .envs.world_env import WorldEnv
-    from .media import contact_sheet, write_mp4, write_png
+    from .io.media import contact_sheet, write_mp4, write_png
     from .rollout import record, resolve_trajectory
 
     traj = resolve_trajectory(args.traj) if args.traj else None
@@ -62,7 +62,7 @@ def _rollout(args: argparse.Namespace) -> int:
 def _preprocess(args: argparse.Namespace) -> int:
     import json
 
-    from .media import write_png
+    from .io.media import write_png
     from .recon.preprocess import PreprocessSettings
     from .recon.store import entry_key, preprocessed
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from inspatio_gym.cli import main
-from inspatio_gym.media import contact_sheet, write_mp4, write_png
+from inspatio_gym.io.media import contact_sheet, write_mp4, write_png
 
 
 def _frames_in(path) -> int:

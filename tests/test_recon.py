@@ -33,7 +33,7 @@ from inspatio_gym.recon.store import (
     preprocessed,
 )
 from inspatio_gym.world.sources import procedural_world, video_world
-from inspatio_gym.world.video import VideoError
+from inspatio_gym.io.video import VideoError
 
 W, H, T = 160, 120, 24
 # threads=1: COLMAP's mapper is only deterministic single-threaded (with 2 threads the same

@@ -34,8 +34,14 @@ def _inputs(B: int, F: int, seed: int = 0, lo: float = 1.0, hi: float = 5.0, h: 
     return rgb, depth, torch.from_numpy(intrinsics_from_fov(w, h, 60)), src, tgt
 
 
-def _check(ref: WarpResult, got: WarpResult, atol: float = 1e-5, normal_only: bool = False) -> None:
+def _check(ref: WarpResult, got: WarpResult, atol: float = 1e-4, normal_only: bool = False) -> None:
     """Exact mask; rgb/depth to atol; weight to a relative tolerance.
+
+    Tolerances: the torch reference projects in float32, the kernel in float64. A corner
+    whose bilinear weight is tiny (the point lands near a pixel edge) carries the float32
+    rounding of the projected position as a relative error of up to ~4e-4 in its weight,
+    and ~6e-5 in a pixel's weighted average; how much depends on the CPU's matmul kernels
+    (seen on an AVX-512 Xeon), so 1e-4 / 1e-5 did not hold on every machine.
 
     normal_only: compare values to atol only where the splat weight is a normal float32
     (> 1e-30). Below that the weights are denormals with a few significant bits, and one
@@ -49,7 +55,7 @@ def _check(ref: WarpResult, got: WarpResult, atol: float = 1e-5, normal_only: bo
     sel = ref.weight > 1e-30 if normal_only else torch.ones_like(ref.mask)
     torch.testing.assert_close(got.rgb[sel], ref.rgb[sel], atol=atol, rtol=0)
     torch.testing.assert_close(got.depth[sel], ref.depth[sel], atol=atol, rtol=0)
-    torch.testing.assert_close(got.weight, ref.weight, atol=1e-35, rtol=1e-4)
+    torch.testing.assert_close(got.weight, ref.weight, atol=1e-35, rtol=1e-3)
     if normal_only:
         torch.testing.assert_close(got.rgb, ref.rgb, atol=1e-3, rtol=0)
         torch.testing.assert_close(got.depth, ref.depth, atol=1e-3, rtol=1e-3)

@@ -8,13 +8,13 @@ import torch
 
 from inspatio_gym.geometry.camera import make_pose, rot_y
 from inspatio_gym.geometry.lane_threads import num_threads, run_lanes
-from inspatio_gym.geometry.view import SplatView, finish_splat, finish_splat_torch, warp_view
+from inspatio_gym.geometry.view import View, finish_splat, finish_splat_torch, warp_view
 from inspatio_gym.geometry.warp import WarpResult, forward_warp_torch
 
 pytest.importorskip("numba")
 
 
-def _same_view(got: SplatView, ref: SplatView) -> None:
+def _same_view(got: View, ref: View) -> None:
     """Masks and renders exactly; the filled image to one level where a value rounds at .5
     (float rounding of the pyramid), on a tiny share of pixels; depth to float rounding."""
     assert np.array_equal(got.mask, ref.mask)

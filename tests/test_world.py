@@ -134,7 +134,7 @@ def test_world_cache_shares_and_invalidates(tmp_path):
 
 
 def test_media_files_have_normal_permissions(tmp_path):
-    from inspatio_gym.media import write_png
+    from inspatio_gym.io.media import write_png
 
     p = write_png(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
     umask = os.umask(0)

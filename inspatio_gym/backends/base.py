@@ -8,23 +8,13 @@ backend does it with geometry alone; the STAR generator plugs in behind the same
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 import numpy as np
 
+from ..geometry.view import View
 from ..world.reference import ReferenceWorld
 
 __all__ = ["Backend", "View"]
-
-
-@dataclass
-class View:
-    """What a batch of cameras sees: the observation and the spatial constraint behind it."""
-
-    rgb: np.ndarray  # [N, H, W, 3] uint8 observation
-    depth: np.ndarray  # [N, H, W] float32 z-depth in world units (holes filled)
-    mask: np.ndarray  # [N, H, W] bool coverage of the reference render
-    render: np.ndarray  # [N, H, W, 3] uint8 raw render of the reference (holes black)
 
 
 class Backend(ABC):

@@ -17,18 +17,14 @@ import numpy as np
 import torch
 
 from ..geometry.camera import invert_pose, plucker_rays, scale_intrinsics
-from ..model.checkpoint import load_checkpoint
+from ..model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from ..model.config import CONFIGS, GeneratorConfig, SamplerConfig
 from ..model.generator import CONTEXT, StarGenerator, check_context
+from ..render.condition import condition_from_view, condition_renderer
 from ..world.reference import ReferenceWorld
 from .base import Backend, View
-from .warp import WarpBackend
 
-__all__ = ["StarBackend", "UntrainedModelWarning", "DEFAULT_CHECKPOINT", "condition_from_view", "condition_warp",
-           "resolve_device"]
-
-#: The checkpoint shipped with the package, used when none is given (once one is trained).
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "star_cpu.safetensors"
+__all__ = ["StarBackend", "UntrainedModelWarning", "DEFAULT_CHECKPOINT", "resolve_device"]
 
 
 class UntrainedModelWarning(UserWarning):
@@ -71,21 +67,6 @@ def _build(checkpoint: str | Path | None, config: GeneratorConfig, seed_weights:
     if compile:
         gen.dit = torch.compile(gen.dit)  # type: ignore[assignment]
     return gen
-
-
-def condition_from_view(view: View, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """The generator's spatial condition from a warp view: render [B, 3, H, W] in [-1, 1]
-    with holes at -1, and the coverage mask [B, 1, H, W] (0/1). Training data goes through
-    this same function, so the generator is trained on exactly what it sees at inference."""
-    render = torch.from_numpy(view.render).to(device).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-    mask = torch.from_numpy(view.mask).to(device)[:, None].float()
-    return torch.where(mask > 0, render, torch.full_like(render, -1.0)), mask
-
-
-#: The warp the STAR backend conditions on: the time-aligned frame fused with the warp
-#: backend's neighbour frames (they fill most disocclusions), the remaining holes left empty.
-def condition_warp() -> WarpBackend:
-    return WarpBackend(inpaint_rgb=False)
 
 
 class StarBackend(Backend):
@@ -153,7 +134,7 @@ class StarBackend(Backend):
         self.cfg = self.generator.cfg
         self.sampler = (None if sampler_steps is None else
                         SamplerConfig(steps=sampler_steps, shift=self.cfg.sampler.shift))
-        self.warp = condition_warp()
+        self.warp = condition_renderer()
         self.sessions = None
 
     def __getstate__(self) -> dict:
@@ -189,7 +170,7 @@ class StarBackend(Backend):
     def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
         self.bind(world)
         assert self.sessions is not None
-        w = self.warp.observe(world, lanes, c2w, frames)
+        w = self.warp.render(world, c2w, frames)
         dev = self.device
         render, mask = condition_from_view(w, dev)
         plucker = None

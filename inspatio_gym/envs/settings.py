@@ -163,7 +163,7 @@ def source_fps(source: object, world_options: dict[str, Any]) -> float:
     if "fps" in world_options:
         return float(world_options["fps"])
     if isinstance(source, Path) and source.is_file():
-        from ..world.video import probe_fps
+        from ..io.video import probe_fps
 
         return probe_fps(source) / int(world_options.get("stride", 1) or 1)
     if isinstance(source, Path):

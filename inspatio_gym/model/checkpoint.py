@@ -17,10 +17,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from .config import GeneratorConfig
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint", "read_metadata"]
+__all__ = ["DEFAULT_CHECKPOINT", "FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint",
+           "read_metadata"]
+
+#: The checkpoint shipped inside the package (trained here; MODEL_CARD.md beside it):
+#: what backend="star" loads when no checkpoint or config is given.
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "star_cpu.safetensors"
 
 FORMAT = "inspatio_gym.star"
 FORMAT_VERSION = 1

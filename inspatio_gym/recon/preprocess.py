@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..geometry.camera import intrinsics_from_fov
 from ..world.sources import DepthPriorWarning
-from ..world.video import IMAGE_SUFFIXES, VideoError, list_images, probe_video, read_image_folder, read_video
+from ..io.video import IMAGE_SUFFIXES, VideoError, list_images, probe_video, read_image_folder, read_video
 from .mvs import MvsSettings, plane_sweep_depth
 from .parallax import measure_parallax, rotations_from_homographies
 from .prior import ground_plane_depth

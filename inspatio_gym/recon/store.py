@@ -51,7 +51,7 @@ def _worlds() -> Path:
 def content_hash(path: str | Path, pattern: str | None = None) -> str:
     """sha256 of a file's bytes, or of an image folder's file names and bytes (the images
     `pattern` selects)."""
-    from ..world.video import list_images
+    from ..io.video import list_images
 
     path = Path(path)
     h = hashlib.sha256()

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from ..model.checkpoint import read_metadata
 from ..model.config import GeneratorConfig
 from ..model.dit import CausalDiT

@@ -183,7 +183,7 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         if d.main and (n % cfg.sample_every == 0 or n == end):
             img = stage.samples(ema if ema is not None else student)
             if img is not None:
-                from ..media import write_png
+                from ..io.media import write_png
 
                 write_png(out / "samples" / f"{n:07d}.png", (img.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy())
                 if writer is not None:

@@ -4,7 +4,7 @@ Synthetic (camera control): a procedural reference video along a source path, an
 camera path at the same times (the source path moved by a random rigid offset that drifts
 slowly), both rendered exactly, so the target shows true disocclusions. The condition is
 the reference warped into the target cameras by the STAR backend's own warp and
-conditioning (`condition_warp`, `condition_from_view`), exactly as at inference.
+conditioning (`condition_renderer`, `condition_from_view`), exactly as at inference.
 
 Real (visual fidelity): the target is the video frame itself; the condition comes from a
 double reprojection, the frame warped with its depth to a random nearby camera and back,
@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..backends.star import condition_from_view, condition_warp
-from ..backends.base import View
 from ..geometry.camera import make_pose, rot_x, rot_y
 from ..geometry.view import finish_splat
 from ..geometry.warp import forward_warp
+from ..render.condition import condition_from_view, condition_renderer
 from ..world.reference import ReferenceWorld
 from ..world.sources import procedural_world
 from .data import TRAIN_SEEDS
@@ -68,7 +67,7 @@ class SyntheticPairs:
             cache = max(cache, pool)
         self.ref_window = int(ref_window)
         self.max_move, self.max_turn = max_move, max_turn
-        self.warp = condition_warp()
+        self.warp = condition_renderer()
         self._worlds: OrderedDict[tuple, ReferenceWorld] = OrderedDict()
         self._cache = cache
 
@@ -104,7 +103,7 @@ class SyntheticPairs:
         rgb, _ = scene.render(torch.from_numpy(c2w), torch.from_numpy(world.K), self.size, self.size, t, 2)
         target = rgb.permute(0, 3, 1, 2) * 2 - 1
         target = (((target + 1) * 127.5 + 0.5).floor().clamp(0, 255) / 127.5 - 1)  # uint8 like real frames
-        view = self.warp.observe(world, np.arange(T), c2w, idx)
+        view = self.warp.render(world, c2w, idx)
         render, mask = condition_from_view(view)
         return target, render, mask, _to_pm1(world.frames[window_frames(idx, self.ref_window, world.num_frames)])
 
@@ -175,4 +174,4 @@ def double_reprojection(world: ReferenceWorld, frames: np.ndarray, rng: np.rando
     back = forward_warp(there.rgb, torch.where(there.mask, there.depth, torch.zeros_like(there.depth)), K,
                         torch.from_numpy(away), torch.from_numpy(c2w), alpha=25.0, depth_unit=world.scale)
     v = finish_splat(back, fill_rgb=False)
-    return condition_from_view(View(rgb=v.rgb, depth=v.depth, mask=v.mask, render=v.render))
+    return condition_from_view(v)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
-from ..backends.star import DEFAULT_CHECKPOINT
-from ..model.checkpoint import load_checkpoint
+from ..io.atomic import atomic_path
+from ..model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 
 __all__ = ["ship", "model_card"]
 

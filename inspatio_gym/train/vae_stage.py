@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from ..model.config import CONFIGS
 from ..model.vae import TinyVAE
 from .config import RunConfig

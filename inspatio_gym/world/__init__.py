@@ -4,7 +4,7 @@ from .cache import clear_world_cache, get_world
 from .reference import ReferenceWorld
 from .sources import (DepthPriorWarning, array_world, load_geometry_file, load_world, procedural_world,
                       seven_scenes_world, video_world)
-from .video import VideoError, read_image_folder, read_video
+from ..io.video import VideoError, read_image_folder, read_video
 
 __all__ = [
     "ReferenceWorld",

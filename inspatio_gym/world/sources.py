@@ -12,7 +12,7 @@ import torch
 
 from ..geometry.camera import intrinsics_from_fov
 from .reference import ReferenceWorld
-from .video import crop_transform, read_image_folder, read_video
+from ..io.video import crop_transform, read_image_folder, read_video
 
 __all__ = [
     "DepthPriorWarning",
@@ -294,9 +294,9 @@ def _preprocessed_world(path: Path, width: int, height: int, stride: int, max_fr
                         settings: Any = None) -> ReferenceWorld:
     """A world from the (cached) preprocessed geometry of a video: see recon.preprocess."""
     from ..recon.store import preprocessed
-    from .video import _check_sampling
+    from ..io.video import check_sampling
 
-    _check_sampling(stride, max_frames)
+    check_sampling(stride, max_frames)
     from ..recon.preprocess import PreprocessSettings
 
     pre, hit = preprocessed(path, settings or PreprocessSettings(), progress=progress, pattern=pattern)

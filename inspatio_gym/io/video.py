@@ -114,7 +114,7 @@ def read_video(
 ) -> tuple[np.ndarray, float, tuple[int, int]]:
     """Frames [T, height, width, 3] uint8 RGB, the effective fps and the source size (w, h)."""
     path = Path(path)
-    _check_sampling(stride, max_frames)
+    check_sampling(stride, max_frames)
     with _open_video(path) as cap:
         fps = _fps(cap)
         src = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
@@ -129,7 +129,7 @@ def _natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
-def _check_sampling(stride: object, max_frames: object) -> None:
+def check_sampling(stride: object, max_frames: object) -> None:
     if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
         raise ValueError(f"stride must be an integer >= 1, got {stride!r}")
     if max_frames is not None and (
@@ -162,7 +162,7 @@ def read_image_folder(
 
     Every image must have the size of the first one.
     """
-    _check_sampling(stride, max_frames)
+    check_sampling(stride, max_frames)
     files = list_images(path, pattern)[::stride]
     if max_frames is not None:
         files = files[:max_frames]
