@@ -90,7 +90,7 @@ def main() -> None:
         return
     os.environ["INSPATIO_GYM_CACHE"] = tempfile.mkdtemp(prefix="inspatio-acc-")  # real timings: no cache hits
     from inspatio_gym.io.media import write_mp4
-    from inspatio_gym.recon.store import preprocessed
+    from inspatio_gym.recon.disk_cache import preprocessed
     from inspatio_gym.world.sources import procedural_world
 
     OUT.mkdir(parents=True, exist_ok=True)

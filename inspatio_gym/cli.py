@@ -64,7 +64,7 @@ def _preprocess(args: argparse.Namespace) -> int:
 
     from .io.media import write_png
     from .recon.preprocess import PreprocessSettings
-    from .recon.store import entry_key, preprocessed
+    from .recon.disk_cache import entry_key, preprocessed
 
     settings = PreprocessSettings(long_side=args.long_side, max_frames=args.max_frames, fov=args.fov)
     t0 = time.perf_counter()
@@ -99,7 +99,7 @@ def _preprocess(args: argparse.Namespace) -> int:
 
 
 def _cache(args: argparse.Namespace) -> int:
-    from .recon.store import cache_root, clear_entries, list_entries
+    from .recon.disk_cache import cache_root, clear_entries, list_entries
 
     if args.action == "clear":
         n = clear_entries(args.keys or None)

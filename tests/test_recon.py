@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from inspatio_gym.recon import store
-from inspatio_gym.recon.imports import write_da3, write_folder, write_pi3
+from inspatio_gym.recon import disk_cache
+from inspatio_gym.recon.external import write_da3, write_folder, write_pi3
 from inspatio_gym.recon.preprocess import NoParallaxWarning, PreprocessSettings, preprocess_video
 from inspatio_gym.recon.sfm import SfmError
-from inspatio_gym.recon.store import (
+from inspatio_gym.recon.disk_cache import (
     CacheWarning,
     clear_entries,
     entry_key,
@@ -203,7 +203,7 @@ def test_cache_hit_miss_list_and_clear(clips, own_cache, monkeypatch, tmp_path):
     clip = tmp_path / "clip.avi"
     clip.write_bytes(clips["static"].read_bytes())
     calls = []
-    real = store.preprocess_video
+    real = disk_cache.preprocess_video
     allow = {"compute": True}
 
     def counting(*a, **kw):
@@ -212,7 +212,7 @@ def test_cache_hit_miss_list_and_clear(clips, own_cache, monkeypatch, tmp_path):
         calls.append(a[0])
         return real(*a, **kw)
 
-    monkeypatch.setattr(store, "preprocess_video", counting)
+    monkeypatch.setattr(disk_cache, "preprocess_video", counting)
     with recorded():
         pre1, hit1 = preprocessed(clip, FAST, progress=False)
     assert hit1 is False and len(calls) == 1
@@ -262,7 +262,7 @@ def test_cache_hit_miss_list_and_clear(clips, own_cache, monkeypatch, tmp_path):
 
 
 class _NumpyProxy:
-    """numpy, with savez replaced (store's view of numpy only)."""
+    """numpy, with savez replaced (disk_cache's view of numpy only)."""
 
     def __init__(self, savez):
         self.savez = savez
@@ -296,9 +296,9 @@ def test_interrupted_save_leaves_no_entry(clips, own_cache, monkeypatch, where):
         raise KeyboardInterrupt
 
     if where == "geometry.npz":
-        monkeypatch.setattr(store, "np", _NumpyProxy(half_savez))
+        monkeypatch.setattr(disk_cache, "np", _NumpyProxy(half_savez))
     else:
-        monkeypatch.setattr(store, "json", _JsonProxy(bad_dumps))
+        monkeypatch.setattr(disk_cache, "json", _JsonProxy(bad_dumps))
     with recorded(), pytest.raises(KeyboardInterrupt):
         preprocessed(clip, FAST, progress=False)
     assert seen["tmp"].name.startswith(".tmp-") and not seen["tmp"].exists()
@@ -569,7 +569,7 @@ def test_sfm_retries_until_enough_frames_register(monkeypatch):
 
 
 def test_review_fixes_fov_geometry_conflict_mm_png_prior_and_unknown_parallax(tmp_path, clips, own_cache):
-    from inspatio_gym.recon.imports import load_geometry_dir
+    from inspatio_gym.recon.external import load_geometry_dir
     from inspatio_gym.recon.parallax import measure_parallax
     from inspatio_gym.recon.prior import ground_plane_depth
 

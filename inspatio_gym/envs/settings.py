@@ -16,7 +16,7 @@ import numpy as np
 from ..backends import Backend, make_backend
 from ..control.actions import ACTION_MODES
 from ..control.limits import ControlConfig
-from ..world.cache import get_world
+from ..world.registry import get_world
 from ..world.reference import ReferenceWorld
 from ..world.sources import is_procedural_spec
 from ..tasks import Task, make_task

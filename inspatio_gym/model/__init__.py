@@ -3,7 +3,7 @@
 Knows nothing of Gymnasium: backends/star.py adapts it to the env.
 """
 
-from .cache import SessionCache, WorldCache
+from .kv_cache import SessionCache, WorldCache
 from .checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
 from .config import CONFIGS, DiTConfig, GeneratorConfig, SamplerConfig, VAEConfig
 from .dit import CausalDiT, dit_flops_per_pass

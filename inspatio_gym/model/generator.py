@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .cache import SessionCache, WorldCache
+from .kv_cache import SessionCache, WorldCache
 from .config import GeneratorConfig, SamplerConfig
 from .dit import CausalDiT, dit_flops_per_pass
 from .sampler import SessionNoise, sample_flow

@@ -1,8 +1,8 @@
 """Reconstruction of a world's geometry from a video: SfM, dense depth, priors, imports and the on-disk cache."""
 
-from .imports import ImportedGeometry, load_geometry_dir
+from .external import ImportedGeometry, load_geometry_dir
 from .preprocess import NoParallaxWarning, Preprocessed, PreprocessSettings, preprocess_video
-from .store import cache_root, clear_entries, list_entries, preprocessed
+from .disk_cache import cache_root, clear_entries, list_entries, preprocessed
 
 __all__ = [
     "ImportedGeometry",

@@ -1,6 +1,6 @@
 """Reference worlds: frames, depth, intrinsics and source poses, from any source."""
 
-from .cache import clear_world_cache, get_world
+from .registry import clear_world_cache, get_world
 from .reference import ReferenceWorld
 from .sources import (DepthPriorWarning, array_world, load_geometry_file, load_world, procedural_world,
                       seven_scenes_world, video_world)

@@ -224,9 +224,9 @@ def video_world(
 
     Without depth, geometry says where it comes from: "auto" (preprocess: SfM poses and
     plane-sweep depth, or the ground-plane prior when the clip has no parallax; cached on
-    disk, see recon.store), "plane" (a fronto-parallel plane, static camera: instant), or
+    disk, see recon.disk_cache), "plane" (a fronto-parallel plane, static camera: instant), or
     a folder of depth and poses made elsewhere (the original system's DA3 output, its Pi3
-    conversion, or a plain folder; see recon.imports). preprocess: PreprocessSettings fields
+    conversion, or a plain folder; see recon.external). preprocess: PreprocessSettings fields
     (e.g. {"long_side": 480}); fov is the focal prior. With "auto", stride and max_frames
     apply to the preprocessed frames (at most 300, evenly spaced, by default).
     depth may be an array or a .npy/.npz file (an .npz may also carry c2w and K);
@@ -293,7 +293,7 @@ def _preprocessed_world(path: Path, width: int, height: int, stride: int, max_fr
                         fps: float | None, progress: bool, pattern: str | None = None,
                         settings: Any = None) -> ReferenceWorld:
     """A world from the (cached) preprocessed geometry of a video: see recon.preprocess."""
-    from ..recon.store import preprocessed
+    from ..recon.disk_cache import preprocessed
     from ..io.video import check_sampling
 
     check_sampling(stride, max_frames)
@@ -318,8 +318,8 @@ def _preprocessed_world(path: Path, width: int, height: int, stride: int, max_fr
 
 def _imported_world(path: Path, geometry: str | Path, width: int, height: int, stride: int,
                     max_frames: int | None, fov: float, fps: float | None, pattern: str | None) -> ReferenceWorld:
-    """A world from a video and a folder of depth/poses made elsewhere (recon.imports)."""
-    from ..recon.imports import load_geometry_dir
+    """A world from a video and a folder of depth/poses made elsewhere (recon.external)."""
+    from ..recon.external import load_geometry_dir
 
     if path.is_dir():
         (frames, src), vfps = read_image_folder(path, width, height, stride, max_frames, pattern), 30.0

@@ -10,8 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from inspatio_gym.recon import imports
-from inspatio_gym.recon.imports import (
+from inspatio_gym.recon import external
+from inspatio_gym.recon.external import (
     ImportedGeometry,
     detect_format,
     load_geometry_dir,
@@ -463,7 +463,7 @@ def test_writers_are_atomic(tmp_path, monkeypatch):
             raise OSError("disk full")
         cv2.imwrite(str(path), img)
 
-    monkeypatch.setattr(imports, "_write_png", failing_png)
+    monkeypatch.setattr(external, "_write_png", failing_png)
     with pytest.raises(OSError, match="disk full"):
         write_da3(tmp_path / "g", depth, c2w, K)
     assert not list(tmp_path.iterdir())  # neither the folder nor its temporary sibling
