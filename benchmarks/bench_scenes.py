@@ -16,14 +16,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from inspatio_gym.scenes import make_scene, pinhole_intrinsics
+from inspatio_gym.geometry.camera import intrinsics_from_fov
+from inspatio_gym.scenes import make_scene
 
 BUDGET_MS = {64: 5.0, 256: 50.0}
 
 
 def time_render(scene, size: int, batch: int, runs: int, supersample: int = 1) -> float:
     """Median ms per frame over `runs` timed calls after warm-up."""
-    K = pinhole_intrinsics(size, size)
+    K = torch.from_numpy(intrinsics_from_fov(size, size))
     c2w = scene.source_path("orbit", batch).to(torch.float32)
     t = torch.linspace(0.0, 1.0, batch)
     for _ in range(3):

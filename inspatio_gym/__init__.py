@@ -3,51 +3,99 @@
     >>> import gymnasium as gym, inspatio_gym
     >>> env = gym.make("InspatioWorld-v0")            # the embedded procedural room
     >>> env = gym.make("InspatioWorld-v0", video="clip.mp4")  # doctest: +SKIP
+
+The root is thin: the public API below is imported on first use (module ``__getattr__``),
+so ``import inspatio_gym.model`` loads torch and nothing of the env stack. The env ids are
+registered with Gymnasium as soon as both packages are imported, in either order: at once
+when Gymnasium is already loaded, else right after Gymnasium's own import completes (a
+post-import hook, removed once it has fired). Internals are reached by module path.
 """
 
 from __future__ import annotations
 
-from .backends import Backend, View, WarpBackend, make_backend
-from .control import ControlConfig
-from .envs import SessionBatch, WorldEnv
-from .envs.multi_agent import MultiAgentWorldEnv, parallel_env
-from .envs.vector_env import WorldVectorEnv
-from .geometry import forward_warp, load_trajectory, trajectory_poses
-from .recon import NoParallaxWarning, PreprocessSettings, load_geometry_dir, preprocess_video, preprocessed
-from .registration import register_envs
-from .scenes import ProceduralScene, make_scene
-from .world import ReferenceWorld, array_world, load_world, procedural_world, video_world
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Backend",
-    "ControlConfig",
-    "ProceduralScene",
-    "ReferenceWorld",
-    "SessionBatch",
-    "View",
-    "WarpBackend",
-    "WorldEnv",
-    "WorldVectorEnv",
-    "MultiAgentWorldEnv",
-    "NoParallaxWarning",
-    "PreprocessSettings",
-    "parallel_env",
-    "array_world",
-    "forward_warp",
-    "load_geometry_dir",
-    "load_trajectory",
-    "load_world",
-    "make_backend",
-    "make_scene",
-    "preprocess_video",
-    "preprocessed",
-    "procedural_world",
-    "register_envs",
-    "trajectory_poses",
-    "video_world",
-    "__version__",
-]
+#: public name -> module that defines it
+_API = {
+    # environments
+    "WorldEnv": "inspatio_gym.envs.world_env",
+    "WorldVectorEnv": "inspatio_gym.envs.vector_env",
+    "MultiAgentWorldEnv": "inspatio_gym.envs.multi_agent",
+    "parallel_env": "inspatio_gym.envs.multi_agent",
+    "EnvOptions": "inspatio_gym.envs.options",
+    "ControlConfig": "inspatio_gym.control.limits",
+    # worlds and their builders
+    "ReferenceWorld": "inspatio_gym.world.reference",
+    "load_world": "inspatio_gym.world.sources",
+    "procedural_world": "inspatio_gym.world.sources",
+    "video_world": "inspatio_gym.world.sources",
+    "array_world": "inspatio_gym.world.sources",
+    "DepthPriorWarning": "inspatio_gym.world.sources",
+    # backends
+    "Backend": "inspatio_gym.backends.base",
+    "View": "inspatio_gym.geometry.view",
+    "WarpBackend": "inspatio_gym.backends.warp",
+    "make_backend": "inspatio_gym.backends",
+    # preprocessing a video into geometry
+    "preprocess_video": "inspatio_gym.recon.preprocess",
+    "PreprocessSettings": "inspatio_gym.recon.preprocess",
+    "NoParallaxWarning": "inspatio_gym.recon.preprocess",
+    "load_geometry_dir": "inspatio_gym.recon.external",
+    # camera trajectories
+    "load_trajectory": "inspatio_gym.geometry.trajectory",
+    "trajectory_poses": "inspatio_gym.geometry.trajectory",
+    "register_envs": "inspatio_gym.registration",
+}
 
-ENV_IDS = register_envs()
+__all__ = sorted(_API) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _API.get(name)
+    if module is None:
+        raise AttributeError(f"module 'inspatio_gym' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
+
+
+def _register() -> None:
+    from .registration import register_envs
+
+    register_envs()
+
+
+class _AfterGymnasium(importlib.abc.MetaPathFinder):
+    """Registers the env ids right after `import gymnasium` has run (once, then removes itself)."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "gymnasium":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            run(module)
+            _register()
+
+        spec.loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+if "gymnasium" in sys.modules:
+    _register()
+elif not any(isinstance(f, _AfterGymnasium) for f in sys.meta_path):
+    sys.meta_path.insert(0, _AfterGymnasium())

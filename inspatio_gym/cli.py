@@ -36,7 +36,7 @@ def _rollout(args: argparse.Namespace) -> int:
         world_options=world_options,
         render_mode="rgb_array",
         backend=args.backend,
-        **({"checkpoint": args.checkpoint, "device": args.device} if args.backend == "star" else {}),
+        backend_options={"checkpoint": args.checkpoint, "device": args.device} if args.backend == "star" else None,
     )
     t0 = time.perf_counter()
     rec = record(env, args.steps, args.policy, traj, args.relative_to_source, args.rotation_only, args.r_scale,

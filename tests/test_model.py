@@ -379,7 +379,7 @@ def test_env_with_star_backend_passes_check_env():
 
     with pytest.warns(UntrainedModelWarning, match="RANDOMLY INITIALISED"):
         env = gym.make("InspatioWorld-v0", backend="star", width=32, height=32, world="procedural:num_frames=6",
-                       backend_options={"config": "tiny"}, threads=2)
+                       backend_options={"config": "tiny", "threads": 2})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check_env(env.unwrapped)
@@ -394,7 +394,28 @@ def test_env_with_star_backend_passes_check_env():
     with pytest.raises(ValueError, match="makes 32x32 frames"):
         gym.make("InspatioWorld-v0", backend="star", backend_options={"config": "tiny"}).reset()
     with pytest.raises(ValueError, match="apply to backend='star'"):
-        gym.make("InspatioWorld-v0", checkpoint="x.safetensors")
+        gym.make("InspatioWorld-v0", backend_options={"checkpoint": "x.safetensors"})
+
+
+def test_top_level_backend_keywords_still_work_with_a_deprecation_warning(tmp_path):
+    """checkpoint=, device=, threads=, compile= moved into backend_options; the old spelling
+    works for this release, warns naming the new one, and means the same."""
+    import gymnasium as gym
+
+    gen = _gen()
+    p = save_checkpoint(tmp_path / "g.safetensors", gen, gen.cfg)
+    kw = {"backend": "star", "width": 32, "height": 32, "world": "procedural:num_frames=6"}
+    with pytest.warns(DeprecationWarning, match=r"checkpoint= is deprecated; pass backend_options=\{'checkpoint'"):
+        old = gym.make("InspatioWorld-v0", checkpoint=str(p), device="cpu", **kw)
+    new = gym.make("InspatioWorld-v0", backend_options={"checkpoint": str(p), "device": "cpu"}, **kw)
+    np.testing.assert_array_equal(old.reset(seed=3)[0], new.reset(seed=3)[0])
+    np.testing.assert_array_equal(old.step(1)[0], new.step(1)[0])
+    with pytest.raises(ValueError, match="checkpoint given twice"):
+        with pytest.warns(DeprecationWarning):
+            gym.make("InspatioWorld-v0", checkpoint=str(p), backend_options={"checkpoint": str(p)}, **kw)
+    with pytest.raises(ValueError, match="apply to backend='star'"):
+        with pytest.warns(DeprecationWarning):
+            gym.make("InspatioWorld-v0", threads=1)
 
 
 def test_env_loads_a_checkpoint(tmp_path):
@@ -404,10 +425,10 @@ def test_env_loads_a_checkpoint(tmp_path):
     p = save_checkpoint(tmp_path / "g.safetensors", gen, gen.cfg)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a trained checkpoint raises no untrained warning
-        env = gym.make("InspatioWorld-v0", backend="star", checkpoint=str(p), width=32, height=32,
-                       world="procedural:num_frames=6")
+        env = gym.make("InspatioWorld-v0", backend="star", backend_options={"checkpoint": str(p)}, width=32,
+                       height=32, world="procedural:num_frames=6")
     obs, _ = env.reset(seed=1)
     assert obs.shape == (32, 32, 3)
     (tmp_path / "bad.safetensors").write_bytes(b"garbage!" * 10)
     with pytest.raises(CheckpointError, match="bad.safetensors"):
-        gym.make("InspatioWorld-v0", backend="star", checkpoint=str(tmp_path / "bad.safetensors"))
+        gym.make("InspatioWorld-v0", backend="star", backend_options={"checkpoint": str(tmp_path / "bad.safetensors")})

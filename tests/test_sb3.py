@@ -231,7 +231,7 @@ def test_attributes_methods_and_images():
     assert venv.render_mode == "rgb_array"
     assert venv.get_attr("render_mode") == ["rgb_array"] * n
     assert venv.get_attr("num_envs", indices=[0, 2]) == [n, n]
-    assert venv.has_attr("settings") and not venv.has_attr("no_such_attribute")
+    assert venv.has_attr("options") and not venv.has_attr("no_such_attribute")
     with pytest.raises(IndexError):
         venv.get_attr("num_envs", indices=[n])
     venv.set_attr("max_episode_steps", 2)

@@ -8,19 +8,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from inspatio_gym.geometry.camera import intrinsics_from_fov
+
 from inspatio_gym.scenes import (
     PATH_KINDS,
     Material,
     Primitive,
     ProceduralScene,
     make_scene,
-    pinhole_intrinsics,
 )
 from inspatio_gym.scenes.procedural import ROOM_MAX, ROOM_MIN
 
 torch.set_num_threads(2)
 
 GREY = Material((0.6, 0.6, 0.6), (0.4, 0.4, 0.4), checker=0.5)
+
+
+def _K(height: int, width: int, fov: float = 60.0) -> torch.Tensor:
+    return torch.from_numpy(intrinsics_from_fov(width, height, fov))
 
 
 def pose(yaw_deg: float = 0.0, pos=(0.0, 0.0, 0.0), pitch_deg: float = 0.0) -> torch.Tensor:
@@ -49,7 +54,7 @@ def unproject_world(depth: torch.Tensor, K: torch.Tensor, c2w: torch.Tensor) -> 
 
 # ---------------------------------------------------------------------------- determinism / API
 def test_same_seed_identical_different_seed_differs():
-    K = pinhole_intrinsics(48, 64)
+    K = _K(48, 64)
     a = make_scene(7).render(torch.eye(4), K, 48, 64, t=0.3)
     b = make_scene(7).render(torch.eye(4), K, 48, 64, t=0.3)
     c = make_scene(8).render(torch.eye(4), K, 48, 64, t=0.3)
@@ -62,7 +67,7 @@ def test_same_seed_identical_different_seed_differs():
 @pytest.mark.parametrize("kind", ["room", "street"])
 def test_shapes_dtypes_and_ranges(kind):
     scene = make_scene(1, kind)
-    K = pinhole_intrinsics(24, 40)
+    K = _K(24, 40)
     rgb, depth = scene.render(torch.eye(4, dtype=torch.float64), K, 24, 40)
     assert rgb.shape == (1, 24, 40, 3) and depth.shape == (1, 24, 40)
     assert rgb.dtype == torch.float32 and depth.dtype == torch.float32
@@ -77,7 +82,7 @@ def test_shapes_dtypes_and_ranges(kind):
 def test_batch_matches_single_renders_and_broadcasts():
     scene = make_scene(2)
     c2w = scene.source_path("pan", 3)
-    Ks = torch.stack([pinhole_intrinsics(20, 30, fov) for fov in (50.0, 60.0, 70.0)])
+    Ks = torch.stack([_K(20, 30, fov) for fov in (50.0, 60.0, 70.0)])
     ts = torch.tensor([0.0, 0.7, 1.9])
     rgb, depth = scene.render(c2w, Ks, 20, 30, ts)
     for i in range(3):
@@ -113,7 +118,7 @@ def test_empty_room_depth_is_analytic():
     """z-depth: every pixel on the front wall (z = 7) reads exactly 7; floor/side walls by similar triangles."""
     scene = make_scene(0, num_static=0, num_moving=0)
     H = W = 65
-    K = pinhole_intrinsics(H, W, 60.0)
+    K = _K(H, W, 60.0)
     _, depth = scene.render(torch.eye(4), K, H, W)
     d = depth[0]
     assert d[32, 32] == pytest.approx(7.0, rel=1e-5)
@@ -142,7 +147,7 @@ def test_empty_room_depth_is_analytic():
 )
 def test_primitive_depth_is_analytic(prim, c2w, expected):
     scene = scene_with(prim)
-    K = pinhole_intrinsics(33, 33)
+    K = _K(33, 33)
     _, depth = scene.render(c2w, K, 33, 33, t=1.0 if prim.moving else 0.0)
     assert depth[0, 16, 16] == pytest.approx(expected, rel=1e-5)
 
@@ -152,7 +157,7 @@ def test_unprojected_points_are_consistent_across_views():
     wherever it is not occluded; the colour there matches too (shading is view-independent)."""
     scene = make_scene(3)
     H, W = 96, 128
-    K = pinhole_intrinsics(H, W).to(torch.float64)
+    K = _K(H, W).to(torch.float64)
     A, B = torch.eye(4, dtype=torch.float64), pose(9.0, (0.35, -0.1, 0.6), pitch_deg=4.0)
     rgb_a, dep_a = scene.render(A, K, H, W)
     rgb_b, dep_b = scene.render(B, K, H, W)
@@ -194,7 +199,7 @@ def test_surface_points_look_the_same_from_other_cameras():
     depth (its distance) and the same colour, unless something is in between."""
     scene = make_scene(9)
     H, W = 40, 56
-    K = pinhole_intrinsics(H, W).to(torch.float64)
+    K = _K(H, W).to(torch.float64)
     rgb_a, dep_a = scene.render(torch.eye(4), K, H, W, t=0.4)
     gen = torch.Generator().manual_seed(0)
     sel = torch.randperm(H * W, generator=gen)[:300]
@@ -214,7 +219,7 @@ def test_surface_points_look_the_same_from_other_cameras():
 
 def test_supersample_keeps_centre_depth_and_averages_colour():
     scene = make_scene(5)
-    K = pinhole_intrinsics(30, 40)
+    K = _K(30, 40)
     rgb1, d1 = scene.render(torch.eye(4), K, 30, 40, supersample=1)
     rgb3, d3 = scene.render(torch.eye(4), K, 30, 40, supersample=3)
     rgb2, d2 = scene.render(torch.eye(4), K, 30, 40, supersample=2)
@@ -230,7 +235,7 @@ def test_supersample_keeps_centre_depth_and_averages_colour():
 def test_texture_has_fine_detail_but_is_not_per_pixel_noise():
     """At 256 px a wall has visible texture, and it is spatially coherent (neighbours correlate)."""
     scene = make_scene(0, num_static=0, num_moving=0)
-    K = pinhole_intrinsics(256, 256)
+    K = _K(256, 256)
     rgb, _ = scene.render(torch.eye(4), K, 256, 256)
     patch = rgb[0, 100:156, 100:156].mean(-1)  # front wall, 7 m away
     assert patch.std() > 0.02
@@ -255,7 +260,7 @@ def test_moving_object_changes_image_static_pixels_do_not(seed):
     movers = [p for p in scene.primitives if p.moving]
     assert movers, "every scene needs a moving object"
     H, W = 64, 96
-    K = pinhole_intrinsics(H, W, 75.0).to(torch.float64)
+    K = _K(H, W, 75.0).to(torch.float64)
     c2w = torch.eye(4, dtype=torch.float64)
     rgb, depth = scene.render(torch.stack([c2w, c2w]), K, H, W, t=torch.tensor([0.0, 1.0]))
     near = torch.zeros(H, W, dtype=torch.bool)
@@ -277,7 +282,7 @@ def test_moving_object_changes_image_static_pixels_do_not(seed):
 
 def test_motion_is_periodic():
     scene = make_scene(4)
-    K = pinhole_intrinsics(24, 32)
+    K = _K(24, 32)
     mover = [p for p in scene.primitives if p.moving][0]
     a = scene.render(torch.eye(4), K, 24, 32, t=0.5)[1]
     b = scene.render(torch.eye(4), K, 24, 32, t=0.5 + mover.period)[1]
@@ -321,7 +326,7 @@ def test_is_free_agrees_with_rendered_depth():
     """Just before the rendered surface along each ray is free space; just beyond is not."""
     scene = make_scene(6)
     H, W = 24, 32
-    K = pinhole_intrinsics(H, W).to(torch.float64)
+    K = _K(H, W).to(torch.float64)
     c2w = pose(-5.0, (0.2, 0.0, 0.3))
     for t in (0.0, 1.3):
         _, depth = scene.render(c2w, K, H, W, t=t)

@@ -11,30 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..geometry.camera import rot_x, rot_y, rot_z
 from .actions import Command
 from .limits import ControlConfig, Obstacles
 
-__all__ = ["Rig", "check_limits", "batch_rot_x", "batch_rot_y", "batch_rot_z"]
-
-
-def batch_rot_x(a: np.ndarray) -> np.ndarray:
-    """[N,3,3] rotations about x; positive tilts the optical axis up (towards -y)."""
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([o, z, z, z, c, -s, z, s, c], -1).reshape(-1, 3, 3)
-
-
-def batch_rot_y(a: np.ndarray) -> np.ndarray:
-    """[N,3,3] rotations about y; positive turns the optical axis right (towards +x)."""
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(-1, 3, 3)
-
-
-def batch_rot_z(a: np.ndarray) -> np.ndarray:
-    c, s = np.cos(a), np.sin(a)
-    o, z = np.ones_like(a), np.zeros_like(a)
-    return np.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(-1, 3, 3)
+__all__ = ["Rig", "check_limits"]
 
 
 def _orbit_rel(pitch: np.ndarray, yaw: np.ndarray, radius: np.ndarray, disp: np.ndarray) -> np.ndarray:
@@ -44,10 +25,7 @@ def _orbit_rel(pitch: np.ndarray, yaw: np.ndarray, radius: np.ndarray, disp: np.
     original's sign convention: + pitch orbits up, + yaw orbits left).
     """
     cx, sx, cy, sy = np.cos(pitch), np.sin(pitch), np.cos(yaw), np.sin(yaw)
-    o, z = np.ones_like(pitch), np.zeros_like(pitch)
-    Ry = np.stack([cy, z, sy, z, o, z, -sy, z, cy], -1).reshape(-1, 3, 3)
-    Rx = np.stack([o, z, z, z, cx, sx, z, -sx, cx], -1).reshape(-1, 3, 3)
-    R = Ry @ Rx
+    R = rot_y(yaw) @ rot_x(-pitch)  # + pitch orbits up: the camera tilts down towards the pivot
     t = np.stack([-radius * cx * sy, -radius * sx, radius - radius * cx * cy], -1)
     T = np.zeros((len(pitch), 4, 4))
     T[:, :3, :3] = R
@@ -64,16 +42,22 @@ def _clamp_pitch(pitch: np.ndarray, delta: np.ndarray, lim: float) -> np.ndarray
 
 
 class Rig:
-    """Batched camera state; lanes are reset and stepped together."""
+    """Batched camera state; lanes are reset and stepped together.
 
-    def __init__(self, n: int, config: ControlConfig) -> None:
+    `pose` [N,4,4] is the current camera-to-world of every lane, computed once per change
+    (reset, apply, set_pose) and replaced, never written in place, so a caller may keep it.
+    """
+
+    def __init__(self, n: int, config: ControlConfig, orbit: bool = False) -> None:
         self.n = n
         self.cfg = config
+        self.is_orbit = orbit
         self.anchor = np.tile(np.eye(4), (n, 1, 1))
         self.pos = np.zeros((n, 3))
         self.ang = np.zeros((n, 3))  # yaw (right +), pitch (up +), roll
         self.orbit = np.zeros((n, 3))  # pitch (up +), yaw (left +), displacement (forward +)
         self.scale = np.ones(n)
+        self.pose = self.c2w(orbit)
 
     def reset(self, lanes: np.ndarray, anchor: np.ndarray, scale: np.ndarray) -> None:
         self.anchor[lanes] = anchor
@@ -81,17 +65,18 @@ class Rig:
         self.ang[lanes] = 0.0
         self.orbit[lanes] = 0.0
         self.scale[lanes] = scale
+        self.pose = self.c2w(self.is_orbit)
 
     def c2w(self, orbit: bool, pos: np.ndarray | None = None, ang: np.ndarray | None = None,
             orb: np.ndarray | None = None) -> np.ndarray:
-        """Poses [N,4,4] of the current (or the given) state."""
+        """Poses [N,4,4] of the current (or the given) state, computed afresh."""
         if orbit:
             orb = self.orbit if orb is None else orb
             rel = _orbit_rel(orb[:, 0], orb[:, 1], self.scale, orb[:, 2])
             return self.anchor @ rel
         pos = self.pos if pos is None else pos
         ang = self.ang if ang is None else ang
-        R = self.anchor[:, :3, :3] @ batch_rot_y(ang[:, 0]) @ batch_rot_x(ang[:, 1]) @ batch_rot_z(ang[:, 2])
+        R = self.anchor[:, :3, :3] @ rot_y(ang[:, 0]) @ rot_x(ang[:, 1]) @ rot_z(ang[:, 2])
         out = np.zeros((self.n, 4, 4))
         out[:, :3, :3] = R
         out[:, :3, 3] = pos
@@ -116,7 +101,7 @@ class Rig:
         ang[:, 1] = _clamp_pitch(ang[:, 1], turn * u[:, 4], lim)
         if cfg.allow_roll:
             ang[:, 2] = np.round(ang[:, 2] + turn * u[:, 5], 9)
-        body = self.anchor[:, :3, :3] @ batch_rot_y(ang[:, 0])  # yaw-only frame for walking
+        body = self.anchor[:, :3, :3] @ rot_y(ang[:, 0])  # yaw-only frame for walking
         pos = self.pos + np.einsum("nij,nj->ni", body, u[:, :3]) * step[:, None]
         return np.concatenate([pos, ang], 1), pos
 
@@ -132,6 +117,7 @@ class Rig:
         yaw = np.arctan2(R[:, 0, 2], R[:, 2, 2])
         self.pos[lanes] = c2w[:, :3, 3]
         self.ang[lanes] = np.stack([yaw, pitch, roll], 1)
+        self.pose = self.c2w(self.is_orbit)
 
     def apply(self, cmd: Command, state: np.ndarray, ok: np.ndarray, active: np.ndarray | None = None) -> None:
         """Take the proposal on lanes where ok; a blocked lane keeps its position.
@@ -143,8 +129,11 @@ class Rig:
             self.orbit[ok] = state[ok]
         else:
             self.pos[ok] = state[ok, :3]
-            turn = np.ones(self.n, bool) if active is None else active
-            self.ang[turn] = state[turn, 3:]
+            if active is None:
+                self.ang[:] = state[:, 3:]
+            else:
+                self.ang[active] = state[active, 3:]
+        self.pose = self.c2w(self.is_orbit)
 
 
 def check_limits(obstacles: Obstacles, cfg: ControlConfig, scale: float, old_pos: np.ndarray,

@@ -1,8 +1,8 @@
-"""Episodes of a batch of lanes: the core, the task and the observation, stepped together.
+"""Episodes of a batch of lanes: the cameras, the task and the observation, stepped together.
 
-The one place where a step becomes (observation, reward, terminated, truncated, info):
-WorldEnv is its batch of one, WorldVectorEnv its batch of N (adding autoreset and time
-limits), the PettingZoo env its batch of agents.
+The one place where a step becomes (observation, reward, terminated, truncated, info), and
+the one place a time limit truncates: WorldEnv is its batch of one, WorldVectorEnv its batch
+of N (adding autoreset), the PettingZoo env its batch of agents.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ import numpy as np
 from gymnasium import spaces
 
 from ..tasks import Task
-from .core import SessionBatch, StepResult
-from .observation import ObservationBuilder
+from .cameras import CameraBatch, StepResult
+from .observation import ObservationBuilder, with_fields
+from .options import EnvOptions
 
-__all__ = ["Episodes", "Transition", "INFO_KEYS"]
-
-INFO_KEYS = ("pose", "frame", "collided", "leashed", "coverage")
+__all__ = ["Episodes", "Transition", "lane_info", "make_episodes"]
 
 
 class Transition:
     """Batched results of one step (or reset) of all lanes."""
+
+    __slots__ = ("obs", "reward", "terminated", "truncated", "info", "result")
 
     def __init__(self, obs: Any, reward: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
                  info: dict[str, np.ndarray], result: StepResult) -> None:
@@ -31,39 +32,40 @@ class Transition:
 
 
 class Episodes:
-    def __init__(self, core: SessionBatch, task: Task, observations: ObservationBuilder) -> None:
+    """max_episode_steps: truncation after that many steps of a lane's episode (None: none),
+    as gym.make's TimeLimit; the end of the video truncates in time mode "play"."""
+
+    def __init__(self, core: CameraBatch, task: Task, observations: ObservationBuilder,
+                 max_episode_steps: int | None = None) -> None:
         self.core, self.task, self.observations = core, task, observations
         self.n = core.n
+        self.max_episode_steps = max_episode_steps
+        self.elapsed = np.zeros(self.n, dtype=np.int64)
         task.allocate(self.n)
         H, W = core.worlds[0].height, core.worlds[0].width
         extra = task.extra_spaces(H, W)
-        base = observations.space
-        if extra:  # a task's fields make the observation a Dict (rgb stays under "rgb")
-            fields = dict(base.spaces) if isinstance(base, spaces.Dict) else {"rgb": base}
-            self.space: spaces.Space = spaces.Dict({**fields, **extra})
-        else:
-            self.space = base
+        self.space = with_fields(observations.space, extra)
         self.dict_obs = isinstance(self.space, spaces.Dict)
+        self._no_fields = not extra
 
-    def _obs(self, result: StepResult, lanes: np.ndarray) -> Any:
-        obs = self.observations.batch(self.core, result, lanes)
-        fields = self.task.observe(self.core, result, lanes)
-        if not self.dict_obs:
+    def _obs(self, result: StepResult) -> Any:
+        obs = self.observations.batch(self.core, result)
+        if self._no_fields:
             return obs
+        fields = self.task.observe(self.core, result, self.core.all_lanes)
         if not isinstance(obs, dict):
             obs = {"rgb": obs}
         return {**obs, **fields}
 
-    def _info(self, result: StepResult, extra: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        n = self.n
+    def _info(self, result: StepResult) -> dict[str, np.ndarray]:
         info: dict[str, np.ndarray] = {
-            "pose": result.c2w.copy(),
-            "frame": result.frame.astype(np.int64),
-            "collided": result.collided.copy(),
-            "leashed": result.leashed.copy(),
-            "coverage": result.view.mask.reshape(n, -1).mean(axis=1),
+            "pose": result.c2w,
+            "frame": result.frame,
+            "collided": result.collided,
+            "leashed": result.leashed,
+            "coverage": result.view.mask.reshape(self.n, -1).mean(axis=1),
         }
-        info.update(extra)
+        info.update(self.task.info(self.core, result))
         return info
 
     def reset(self, lanes: np.ndarray, start: np.ndarray, rngs: list[np.random.Generator],
@@ -73,31 +75,47 @@ class Episodes:
         seeds = np.array([int(rngs[i].integers(2**31 - 1)) for i in lanes], dtype=np.int64)
         r = self.core.reset(lanes, start, seeds, offsets)
         self.task.reset(self.core, lanes, rngs, r)
+        self.elapsed[lanes] = 0
         n = self.n
-        _, _, extra = self.task.step(self.core, r, np.zeros(n, bool))  # info fields only, no reward
-        return Transition(self._obs(r, np.arange(n)), np.zeros(n), np.zeros(n, bool), np.zeros(n, bool),
-                          self._info(r, extra), r)
+        return Transition(self._obs(r), np.zeros(n), np.zeros(n, bool), np.zeros(n, bool), self._info(r), r)
 
     def step(self, actions: Any, active: np.ndarray | None = None) -> Transition:
-        n = self.n
-        act = np.ones(n, bool) if active is None else active
-        r = self.core.step(actions, act)
-        reward, terminated, extra = self.task.step(self.core, r, act)
-        truncated = r.end_of_video & act & ~terminated
-        return Transition(self._obs(r, np.arange(n)), reward, terminated & act, truncated, self._info(r, extra), r)
+        """One step of the active lanes (default: all); inactive lanes are not moved or scored."""
+        r = self.core.step(actions, active)
+        return self._finish(r, np.ones(self.n, bool) if active is None else active)
 
     def step_to(self, c2w: np.ndarray) -> Transition:
-        n = self.n
-        r = self.core.step_to(c2w)
-        act = np.ones(n, bool)
-        reward, terminated, extra = self.task.step(self.core, r, act)
-        truncated = r.end_of_video & ~terminated
-        return Transition(self._obs(r, np.arange(n)), reward, terminated, truncated, self._info(r, extra), r)
+        """One step of every lane to explicit poses [N,4,4]."""
+        return self._finish(self.core.step_to(c2w), np.ones(self.n, bool))
 
-    @staticmethod
-    def lane_info(info: dict[str, np.ndarray], i: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for k, v in info.items():
-            x = v[i]
-            out[k] = x.item() if np.ndim(x) == 0 else x.copy()
-        return out
+    def _finish(self, r: StepResult, active: np.ndarray) -> Transition:
+        reward, terminated = self.task.step(self.core, r, active)
+        self.elapsed += active
+        terminated = terminated & active
+        truncated = r.end_of_video & active & ~terminated
+        if self.max_episode_steps is not None:  # as gym.make's TimeLimit: also on a terminating step
+            truncated |= active & (self.elapsed >= self.max_episode_steps)
+        return Transition(self._obs(r), reward, terminated, truncated, self._info(r), r)
+
+
+def make_episodes(options: EnvOptions, worlds: list, max_episode_steps: int | None = None,
+                  separation: float = 0.0) -> Episodes:
+    """The cameras on these worlds, a fresh task and the observation builder."""
+    backend = options.backend
+    renderer = getattr(backend, "renderer", None)  # the warp backend's: goal images look as the agent sees
+    if renderer is None:
+        from ..render.warp import WarpRenderer
+
+        renderer = WarpRenderer()
+    core = CameraBatch(worlds, backend, options.control, options.action_mode, options.time_mode,
+                       render=renderer.render, separation=separation)
+    return Episodes(core, options.new_task(), options.observations, max_episode_steps)
+
+
+def lane_info(info: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    """One lane's info out of a batch, in plain Python types (arrays copied)."""
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        x = v[i]
+        out[k] = x.item() if np.ndim(x) == 0 else x.copy()
+    return out

@@ -8,7 +8,6 @@ explore cooperatively: every agent receives the team's newly observed fraction.
 
 from __future__ import annotations
 
-import copy
 import warnings
 from typing import Any
 
@@ -16,11 +15,9 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from ..control.actions import action_space
-from ..tasks import make_task
-from .episodes import Episodes, Transition
+from .episodes import Transition, lane_info, make_episodes
 from .observation import ObservationBuilder
-from .settings import WorldSettings
+from .options import EnvOptions
 
 try:  # PettingZoo is optional: the package works without it
     from pettingzoo import ParallelEnv
@@ -33,8 +30,7 @@ __all__ = ["MultiAgentWorldEnv", "parallel_env"]
 class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
     """``num_agents`` cameras (``camera_0`` ...) in one world.
 
-    Takes WorldEnv's arguments (video/world, backend, action_mode, obs_mode, control
-    options ...) plus ``num_agents`` (2), ``separation`` (0.15 x scene scale),
+    Takes the options every env kind shares (``inspatio_gym.envs.options``) plus ``num_agents`` (2), ``separation`` (0.15 x scene scale),
     ``max_cycles`` (300 steps, then truncation) and ``task`` ("explore" by default, shared
     by the team; any task works per agent). The episode ends for all agents together.
     """
@@ -55,27 +51,23 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
             raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
         if task == "explore":
             task_options = {"shared": True, **(task_options or {})}
-        self.settings = WorldSettings.from_kwargs(task=task, task_options=task_options, time_mode=time_mode,
-                                                  **kwargs)
+        self.options = EnvOptions.parse(task=task, task_options=task_options, time_mode=time_mode, **kwargs)
         n = int(num_agents)
         self.possible_agents = [f"camera_{i}" for i in range(n)]
         self.agents: list[str] = []
         self.render_mode = render_mode
         self.max_cycles = int(max_cycles)
         self.separation = float(separation)
-        worlds = self.settings.load_worlds(1) * n  # one world object for every agent
+        worlds = self.options.load_worlds(1) * n  # one world object for every agent
         self.world = worlds[0]
         self.metadata = {**self.metadata, "render_fps": self.world.fps}
-        core = self.settings.make_core(worlds)
-        core.separation = self.separation
-        task_obj = copy.deepcopy(make_task(self.settings.task_name, **(self.settings.task_options or {})))
-        self.episodes = Episodes(core, task_obj, self.settings.observations)
+        self.episodes = make_episodes(self.options, worlds, max_episode_steps=self.max_cycles,
+                                      separation=self.separation)
         self._obs_space = self.episodes.space
         H, W = self.world.height, self.world.width
         self.state_space = spaces.Box(0, 255, (n, H, W, 3), np.uint8)  # state(): all agents' views
-        self._act_space = action_space(self.settings.action_mode, self.settings.control.vertical)
+        self._act_space = self.options.action_space()
         self._rngs = [seeding.np_random(None)[0] for _ in range(n)]
-        self._cycles = 0
         self._last: Transition | None = None
 
     # -- PettingZoo API --------------------------------------------------------------------
@@ -100,9 +92,8 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         offsets = self._spawn_offsets(start)
         tr = self.episodes.reset(np.arange(n), np.full(n, start), self._rngs, offsets)
         self.agents = list(self.possible_agents)
-        self._cycles = 0
         self._last = tr
-        return self._per_agent_obs(tr), {a: Episodes.lane_info(tr.info, i) for i, a in enumerate(self.agents)}
+        return self._per_agent_obs(tr), {a: lane_info(tr.info, i) for i, a in enumerate(self.agents)}
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
@@ -113,15 +104,13 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
             raise ValueError(f"actions must name every live agent: missing {missing}, unknown {unknown}")
         acts = [actions[a] for a in self.possible_agents]
         tr = self.episodes.step(acts)
-        self._cycles += 1
         self._last = tr
-        out_of_time = self._cycles >= self.max_cycles
-        ended = bool(tr.terminated.any() or tr.truncated.any() or out_of_time)
+        ended = bool(tr.terminated.any() or tr.truncated.any())  # max_cycles truncates in Episodes
         obs = self._per_agent_obs(tr)
         rewards = {a: float(tr.reward[i]) for i, a in enumerate(self.agents)}
         terms = {a: bool(tr.terminated[i]) for i, a in enumerate(self.agents)}
         truncs = {a: bool(ended and not tr.terminated[i]) for i, a in enumerate(self.agents)}
-        infos = {a: Episodes.lane_info(tr.info, i) for i, a in enumerate(self.agents)}
+        infos = {a: lane_info(tr.info, i) for i, a in enumerate(self.agents)}
         if ended:
             self.agents = []
         return obs, rewards, terms, truncs, infos

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import gymnasium as gym
+
 import numpy as np
 from gymnasium import spaces
 
 from ..geometry.camera import invert_pose, rotation_to_quaternion
-from .core import SessionBatch, StepResult
+from .cameras import CameraBatch, StepResult
 
-__all__ = ["OBS_MODES", "ObservationBuilder"]
+__all__ = ["OBS_MODES", "ObservationBuilder", "rendered", "with_fields"]
 
 OBS_MODES = ("rgb", "dict")
 
@@ -42,33 +44,26 @@ class ObservationBuilder:
                 }
             )
 
-    def batch(self, core: SessionBatch, r: StepResult, lanes: np.ndarray) -> Any:
-        """Observations of `lanes`: an array [n, ...] or a dict of such arrays."""
-        rgb = r.view.rgb[lanes].copy()
+    def batch(self, core: CameraBatch, r: StepResult) -> Any:
+        """Observations of every lane: an array [N, ...] or a dict of such arrays.
+
+        The rgb is copied here, once: the observation a user keeps is never the backend's buffer.
+        """
+        rgb = r.view.rgb.copy()
         if self.mode == "rgb":
             return rgb
-        scale = np.array([core.worlds[i].scale for i in lanes])
-        T = core.frames_total[lanes]
-        d = r.view.depth[lanes] / (self.depth_range * scale)[:, None, None]
-        rel = invert_pose(core.rig.anchor[lanes]) @ r.c2w[lanes]
+        scale = core.scales
+        T = core.frames_total
+        d = r.view.depth / (self.depth_range * scale)[:, None, None]
+        rel = invert_pose(core.anchor) @ r.c2w
         quat = np.stack([rotation_to_quaternion(R) for R in rel[:, :3, :3]])
         pose = np.concatenate([rel[:, :3, 3] / scale[:, None], quat], axis=1).astype(np.float32)
         return {
             "rgb": rgb,
             "depth": (np.clip(d, 0, 1) * 255 + 0.5).astype(np.uint8)[..., None],
-            "mask": (r.view.mask[lanes].astype(np.uint8) * 255)[..., None],
+            "mask": (r.view.mask.astype(np.uint8) * 255)[..., None],
             "pose": pose,
-            "time": (r.frame[lanes] / np.maximum(T - 1, 1)).astype(np.float32)[:, None],
-        }
-
-    @staticmethod
-    def info(r: StepResult, lane: int) -> dict[str, Any]:
-        return {
-            "pose": r.c2w[lane].copy(),
-            "frame": int(r.frame[lane]),
-            "collided": bool(r.collided[lane]),
-            "leashed": bool(r.leashed[lane]),
-            "coverage": float(r.view.mask[lane].mean()),
+            "time": (r.frame / np.maximum(T - 1, 1)).astype(np.float32)[:, None],
         }
 
     @staticmethod
@@ -77,3 +72,21 @@ class ObservationBuilder:
         if isinstance(obs, dict):
             return {k: v[i] for k, v in obs.items()}
         return obs[i]
+
+
+def with_fields(base: spaces.Space, extra: dict[str, spaces.Space]) -> spaces.Space:
+    """The observation space with a task's fields: a Dict (rgb under "rgb") when there are any."""
+    if not extra:
+        return base
+    fields = dict(base.spaces) if isinstance(base, spaces.Dict) else {"rgb": base}
+    return spaces.Dict({**fields, **extra})
+
+
+def rendered(render_mode: str | None, result: StepResult | None) -> np.ndarray | None:
+    """render() of every env kind: the current views [N, H, W, 3], copied."""
+    if render_mode is None:
+        gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
+        return None
+    if result is None:
+        raise RuntimeError("render() called before reset()")
+    return result.view.rgb.copy()

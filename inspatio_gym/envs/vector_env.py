@@ -3,23 +3,22 @@
 One batched constraint, one batched warp and one batched generator call per step, lanes
 possibly on different worlds. Each lane behaves exactly like WorldEnv made with
 gym.make under the same seed and actions (same per-lane RNG, same time limit), because
-both are views of the same SessionBatch and ObservationBuilder.
+both are views of the same Episodes (cameras, task, observations and time limit).
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ..control.actions import action_space
-from .core import StepResult
-from .episodes import Episodes, Transition
-from .settings import WorldSettings
+from .cameras import StepResult
+from .episodes import Transition, lane_info, make_episodes
+from .observation import rendered
+from .options import EnvOptions, reset_options
 
 __all__ = ["WorldVectorEnv"]
 
@@ -29,7 +28,7 @@ RESET_OPTIONS = ("start_frame", "reset_mask")
 class WorldVectorEnv(VectorEnv):
     """A natively batched vector env over ``num_envs`` sessions.
 
-    Takes WorldEnv's arguments; ``video=`` / ``world=`` may be lists (lane i gets source
+    Takes the options every env kind shares (``inspatio_gym.envs.options``); ``video=`` / ``world=`` may be lists (lane i gets source
     i mod len). ``autoreset_mode``: ``"next_step"`` (default, Gymnasium's) or
     ``"same_step"`` (the final observation and info go to ``info["final_obs"]`` /
     ``info["final_info"]``). ``max_episode_steps`` truncates as gym.make's TimeLimit does.
@@ -61,21 +60,19 @@ class WorldVectorEnv(VectorEnv):
             raise ValueError(f"autoreset_mode {mode.value!r} is not supported; use 'next_step' or 'same_step'")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
-        self.settings = WorldSettings.from_kwargs(**kwargs)
+        self.options = EnvOptions.parse(**kwargs)
         self.num_envs = int(num_envs)
-        self.max_episode_steps = max_episode_steps
         self.autoreset_mode = mode
         self.render_mode = render_mode
-        self.metadata = {**self.metadata, "autoreset_mode": mode, "render_fps": self.settings.fps()}
-        self.worlds = self.settings.load_worlds(self.num_envs)
-        self.episodes = self.settings.make_episodes(self.worlds)
+        self.metadata = {**self.metadata, "autoreset_mode": mode, "render_fps": self.options.fps()}
+        self.worlds = self.options.load_worlds(self.num_envs)
+        self.episodes = make_episodes(self.options, self.worlds, max_episode_steps)
         self.core = self.episodes.core
         self.single_observation_space = self.episodes.space
-        self.single_action_space = action_space(self.settings.action_mode, self.settings.control.vertical)
+        self.single_action_space = self.options.action_space()
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         self.lane_rngs: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(self.num_envs)]
-        self.elapsed = np.zeros(self.num_envs, dtype=np.int64)
         self.autoreset = np.zeros(self.num_envs, dtype=bool)
         self._obs: Any = None
         self._last: StepResult | None = None
@@ -93,12 +90,7 @@ class WorldVectorEnv(VectorEnv):
             seeds = list(seed)  # type: ignore[arg-type]
             if len(seeds) != n:
                 raise ValueError(f"seed list must have num_envs={n} entries, got {len(seeds)}")
-        if options is not None and not isinstance(options, dict):
-            raise TypeError(f"reset options must be a dict, got {type(options).__name__}: {options!r}")
-        options = dict(options or {})
-        bad = sorted(set(options) - set(RESET_OPTIONS))
-        if bad:
-            raise ValueError(f"unknown reset option(s) {bad}; known: {list(RESET_OPTIONS)}")
+        options = reset_options(options, RESET_OPTIONS)
         mask = np.ones(n, bool) if "reset_mask" not in options else np.asarray(options["reset_mask"])
         if mask.dtype != np.bool_ or mask.shape != (n,) or not mask.any():
             raise ValueError(f"reset_mask must be a bool array of shape ({n},) with a True entry, got {mask!r}")
@@ -131,7 +123,7 @@ class WorldVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("step() called before reset(): call reset() first")
         n = self.num_envs
-        acts = list(actions) if self.settings.action_mode == "discrete" and not isinstance(actions, np.ndarray) \
+        acts = list(actions) if self.options.action_mode == "discrete" and not isinstance(actions, np.ndarray) \
             else actions
         if len(acts) != n:
             raise ValueError(f"expected {n} actions (one per lane), got {len(acts)}")
@@ -143,12 +135,9 @@ class WorldVectorEnv(VectorEnv):
             tr = tr_reset if tr is None else _merge(tr, tr_reset, lanes)
         else:
             tr = self.episodes.step(acts)
-        self.elapsed[active] += 1
         reward = np.where(active, tr.reward, 0.0).astype(np.float64)
         terminated = tr.terminated & active
-        truncated = tr.truncated & active
-        if self.max_episode_steps is not None:
-            truncated |= active & (self.elapsed >= self.max_episode_steps)  # as gym.make's TimeLimit
+        truncated = tr.truncated & active  # the end of the video or max_episode_steps (Episodes)
         done = terminated | truncated
         infos = _with_masks(tr.info, n)
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
@@ -169,16 +158,24 @@ class WorldVectorEnv(VectorEnv):
 
     def render(self) -> np.ndarray | None:
         """The lanes' current views, [num_envs, H, W, 3]."""
-        if self.render_mode is None:
-            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
-            return None
-        if self._last is None:
-            raise RuntimeError("render() called before reset()")
-        return self._last.view.rgb.copy()
+        return rendered(self.render_mode, self._last)
 
     # -- internals -------------------------------------------------------------------------
+    @property
+    def max_episode_steps(self) -> int | None:
+        """Truncation after this many steps (as gym.make's TimeLimit); Episodes applies it."""
+        return self.episodes.max_episode_steps
+
+    @max_episode_steps.setter
+    def max_episode_steps(self, value: int | None) -> None:
+        self.episodes.max_episode_steps = value
+
+    @property
+    def elapsed(self) -> np.ndarray:
+        """[num_envs] steps into each lane's episode."""
+        return self.episodes.elapsed
+
     def _reset_lanes(self, lanes: np.ndarray, start: np.ndarray) -> Transition:
-        self.elapsed[lanes] = 0
         self.autoreset[lanes] = False
         tr = self.episodes.reset(lanes, start, self.lane_rngs)
         self._last = tr.result
@@ -240,5 +237,5 @@ def _object_rows(obs: Any, lanes: np.ndarray, n: int) -> np.ndarray:
 def _object_info(info: dict[str, np.ndarray], lanes: np.ndarray, n: int) -> np.ndarray:
     out = np.empty(n, dtype=object)
     for i in lanes:
-        out[i] = Episodes.lane_info(info, int(i))
+        out[i] = lane_info(info, int(i))
     return out

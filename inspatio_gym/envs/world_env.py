@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from ..backends import Backend
-from ..control.actions import action_space
 from ..world.reference import ReferenceWorld
-from ..tasks import Task
-from .core import SessionBatch, StepResult
-from .episodes import Episodes, Transition
-from .observation import OBS_MODES, ObservationBuilder
-from .settings import WorldSettings
-from .views import debug_view
+from .cameras import CameraBatch, StepResult
+from .episodes import Episodes, Transition, lane_info, make_episodes
+from .observation import OBS_MODES, rendered
+from .options import EnvOptions, reset_options
 
 __all__ = ["WorldEnv", "OBS_MODES"]
 
 RESET_OPTIONS = ("start_frame",)
+HOLE_COLOUR = np.array([255, 0, 255], dtype=np.uint8)  # debug_view: pixels the reference does not cover
 
 
 class WorldEnv(gym.Env):
@@ -65,20 +61,16 @@ class WorldEnv(gym.Env):
     time freeze) never end by themselves. No termination.
 
     ## Arguments
-    ``video`` (path to a video file or an image folder), ``world`` (a ReferenceWorld or
-    ``"procedural:seed=..,path=..,kind=.."``), ``width``/``height`` (64, or the given world's), ``backend``
-    (``"warp"``), ``backend_options``, ``action_mode``, ``time_mode``, ``obs_mode``,
-    ``checkpoint``, ``device`` (``"auto"``), ``threads``, ``compile`` (backend ``"star"``),
-    ``task`` (``"free"``, ``"pointnav"``, ``"imagenav"``, ``"explore"``) and ``task_options``,
-    ``world_options`` (stride, max_frames, depth, c2w, K, fov, fps, pattern for videos; seed, path,
-    num_frames, fov, fps for procedural worlds), ``depth_range`` (4.0), ``render_mode``
-    (``"rgb_array"``), and the control options ``move_step`` (0.05), ``turn_step`` (3.0),
-    ``pitch_limit`` (45), ``allow_roll``, ``vertical``, ``leash`` (0.75), ``collision``,
-    ``collision_radius`` (0.06); lengths in units of the scene scale (median depth).
-    ``info`` holds ``pose`` (4x4 c2w), ``frame``, ``collided``, ``leashed``, ``coverage``.
+    ``render_mode`` (``"rgb_array"``) and the options every env kind shares, documented once
+    in ``inspatio_gym.envs.options``: ``video`` / ``world``, ``width`` / ``height``, ``backend``
+    and ``backend_options``, ``action_mode``, ``time_mode``, ``obs_mode``, ``world_options``,
+    ``depth_range``, ``task`` / ``task_options`` and the control options (``move_step``,
+    ``turn_step``, ``pitch_limit``, ``leash``, ``collision_radius``, ...; lengths in units of
+    the scene scale, the median depth). ``info`` holds ``pose`` (4x4 c2w), ``frame``,
+    ``collided``, ``leashed``, ``coverage``.
 
     ## Vectorized environment
-    The stepping code is one batched core (``SessionBatch`` + ``Episodes``); this env is its
+    The stepping code is one batched core (``CameraBatch`` + ``Episodes``); this env is its
     batch of one. ``gym.make_vec("InspatioWorld-v0", num_envs=16)`` returns the natively
     batched ``WorldVectorEnv`` (one warp / generator call per step for all lanes), whose
     lanes equal this env under seeds ``seed + i``.
@@ -96,50 +88,19 @@ class WorldEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 12}
 
-    def __init__(
-        self,
-        video: str | Path | None = None,
-        world: ReferenceWorld | str | None = None,
-        width: int | None = None,
-        height: int | None = None,
-        backend: str | Backend = "warp",
-        backend_options: dict[str, Any] | None = None,
-        action_mode: str = "discrete",
-        time_mode: str = "play",
-        obs_mode: str = "rgb",
-        world_options: dict[str, Any] | None = None,
-        depth_range: float = 4.0,
-        render_mode: str | None = None,
-        checkpoint: str | Path | None = None,
-        device: str = "auto",
-        threads: int | None = None,
-        compile: bool = False,
-        task: str | Task | None = None,
-        task_options: dict[str, Any] | None = None,
-        **control: Any,
-    ) -> None:
+    def __init__(self, render_mode: str | None = None, **options: Any) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
-        if isinstance(video, (list, tuple)) or isinstance(world, (list, tuple)):
+        if isinstance(options.get("video"), (list, tuple)) or isinstance(options.get("world"), (list, tuple)):
             raise ValueError("WorldEnv takes one source; use the vector env for a list of worlds")
-        st = WorldSettings.from_kwargs(
-            video=video, world=world, width=width, height=height, backend=backend,
-            backend_options=backend_options, action_mode=action_mode, time_mode=time_mode, obs_mode=obs_mode,
-            world_options=world_options, depth_range=depth_range, checkpoint=checkpoint, device=device,
-            threads=threads, compile=compile, task=task, task_options=task_options, **control,
-        )
-        self.settings = st
-        self.source = st.sources[0]
-        self.width, self.height = st.width, st.height
-        self.world_options = st.world_options
-        self.backend, self.control = st.backend, st.control
-        self.action_mode, self.time_mode, self.obs_mode = action_mode, time_mode, obs_mode
-        self.depth_range = st.observations.depth_range
+        self.options = EnvOptions.parse(**options)
+        self.source = self.options.sources[0]
+        self.width, self.height = self.options.width, self.options.height
+        self.backend = self.options.backend
         self.render_mode = render_mode
-        self.action_space = action_space(action_mode, self.control.vertical)
-        self.observations = st.observations
-        self.observation_space = st.observation_space()
-        self.metadata = {**self.metadata, "render_fps": st.fps()}
+        self.action_space = self.options.action_space()
+        self.observation_space = self.options.observation_space()
+        self.metadata = {**self.metadata, "render_fps": self.options.fps()}
         self.world: ReferenceWorld | None = None
         self.episodes: Episodes | None = None
         self._last: StepResult | None = None
@@ -147,22 +108,17 @@ class WorldEnv(gym.Env):
     # -- gymnasium API -------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
         super().reset(seed=seed)
-        if options is not None and not isinstance(options, dict):
-            raise TypeError(f"reset options must be a dict, got {type(options).__name__}: {options!r}")
-        options = dict(options or {})
-        bad = sorted(set(options) - set(RESET_OPTIONS))
-        if bad:
-            raise ValueError(f"unknown reset option(s) {bad}; known: {list(RESET_OPTIONS)}")
-        if self.episodes is None:
-            (self.world,) = self.settings.load_worlds(1)
-            self.metadata = {**self.metadata, "render_fps": self.world.fps}
-            self.episodes = self.settings.make_episodes([self.world])
+        options = reset_options(options, RESET_OPTIONS)
         start = options.get("start_frame", 0)
         if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
             raise ValueError(f"start_frame must be an integer, got {start!r}")
+        if self.episodes is None:
+            (self.world,) = self.options.load_worlds(1)
+            self.metadata = {**self.metadata, "render_fps": self.world.fps}
+            self.episodes = make_episodes(self.options, [self.world])
         tr = self.episodes.reset(np.array([0]), np.array([int(start)]), [self.np_random])
         self._last = tr.result
-        obs, info = self._one(tr)[0], self._one(tr)[4]
+        obs, _, _, _, info = self._one(tr)
         info["depth_source"] = self.world.depth_source  # e.g. "ground_plane_prior": geometry is a guess
         prep = self.world.meta.get("preprocess") or {}
         if prep.get("fallback"):
@@ -172,7 +128,7 @@ class WorldEnv(gym.Env):
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
         if self.episodes is None:
             raise RuntimeError("step() called before reset(): call env.reset() first")
-        tr = self.episodes.step([action])
+        tr = self.episodes.step((action,))
         self._last = tr.result
         return self._one(tr)
 
@@ -190,32 +146,37 @@ class WorldEnv(gym.Env):
         self._last = tr.result
         return self._one(tr)
 
+    # the options a user asks the env about (read-only: they were validated together)
+    control = property(lambda self: self.options.control)
+    action_mode = property(lambda self: self.options.action_mode)
+    time_mode = property(lambda self: self.options.time_mode)
+    obs_mode = property(lambda self: self.options.observations.mode)
+    depth_range = property(lambda self: self.options.observations.depth_range)
+
     @property
-    def core(self) -> SessionBatch | None:
+    def core(self) -> CameraBatch | None:
         return None if self.episodes is None else self.episodes.core
 
-    def _one(self, tr: Transition) -> tuple[Any, float, bool, bool, dict]:
+    @staticmethod
+    def _one(tr: Transition) -> tuple[Any, float, bool, bool, dict]:
         """Lane 0 of a batched transition, in the single-env types."""
-        return (ObservationBuilder.lane(tr.obs, 0), float(tr.reward[0]), bool(tr.terminated[0]),
-                bool(tr.truncated[0]), Episodes.lane_info(tr.info, 0))
+        obs = {k: v[0] for k, v in tr.obs.items()} if isinstance(tr.obs, dict) else tr.obs[0]
+        return obs, float(tr.reward[0]), bool(tr.terminated[0]), bool(tr.truncated[0]), lane_info(tr.info, 0)
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode is None:
-            gym.logger.warn("render() called without render_mode; pass render_mode='rgb_array'")
-            return None
-        if self._last is None:
-            raise RuntimeError("render() called before reset()")
-        return self._last.view.rgb[0].copy()
+        views = rendered(self.render_mode, self._last)
+        return None if views is None else views[0]
 
     def debug_view(self) -> np.ndarray:
         """reference frame | render with holes in magenta | observation, side by side."""
         if self._last is None or self.world is None:
             raise RuntimeError("debug_view() called before reset()")
         v = self._last.view
-        return debug_view(self.world.frames[int(self._last.frame[0])], v.render[0], v.mask[0], v.rgb[0])
+        marked = v.render[0].copy()
+        marked[~v.mask[0]] = HOLE_COLOUR
+        return np.concatenate([self.world.frames[int(self._last.frame[0])], marked, v.rgb[0]], axis=1)
 
     def __repr__(self) -> str:
         src = self.source if self.source is not None else "default procedural world"
-        return f"<WorldEnv source={src!r} {self.width}x{self.height} backend={self.backend.name} mode={self.action_mode}>"
-
-
+        return (f"<WorldEnv source={src!r} {self.width}x{self.height} backend={self.backend.name} "
+                f"mode={self.options.action_mode}>")

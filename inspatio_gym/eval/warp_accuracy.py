@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from ..backends.warp import WarpBackend
-from ..control.rig import batch_rot_x, batch_rot_y
+from ..geometry.camera import rot_x, rot_y
 from ..world.reference import ReferenceWorld
 from .metrics import masked_psnr
 
@@ -36,7 +36,7 @@ def random_moves(world: ReferenceWorld, n: int, max_move: float, max_turn_deg: f
     yaw, pitch = np.radians(rng.uniform(-max_turn_deg, max_turn_deg, (2, n)))
     src = world.c2w[frames]
     tgt = src.copy()
-    tgt[:, :3, :3] = src[:, :3, :3] @ batch_rot_y(yaw) @ batch_rot_x(pitch)
+    tgt[:, :3, :3] = src[:, :3, :3] @ rot_y(yaw) @ rot_x(pitch)
     tgt[:, :3, 3] += np.einsum("nij,nj->ni", src[:, :3, :3], d)
     return frames, tgt
 

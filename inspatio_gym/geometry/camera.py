@@ -8,6 +8,8 @@ than speed there); images and splats use float32.
 
 from __future__ import annotations
 
+from typing import Any
+
 import math
 
 import numpy as np
@@ -49,22 +51,38 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float | None = None) -> np.nd
     return K2
 
 
-def rot_x(a: float) -> np.ndarray:
+def _rotation(a: Any, axis: int) -> Any:
+    """Rotation(s) about one axis: a float gives [3,3], an array or tensor [...] gives [..., 3, 3]
+    of the same kind (numpy float64 or torch, as given), so every caller shares one convention."""
+    if isinstance(a, torch.Tensor):
+        c, s, stack = torch.cos(a), torch.sin(a), torch.stack
+        o, z = torch.ones_like(a), torch.zeros_like(a)
+    elif np.ndim(a) == 0:
+        c, s, stack = math.cos(float(a)), math.sin(float(a)), np.array
+        o, z = 1.0, 0.0
+    else:
+        a = np.asarray(a, dtype=np.float64)
+        c, s, stack = np.cos(a), np.sin(a), np.stack
+        o, z = np.ones_like(a), np.zeros_like(a)
+    rows = {0: [o, z, z, z, c, -s, z, s, c], 1: [c, z, s, z, o, z, -s, z, c], 2: [c, -s, z, s, c, z, z, z, o]}[axis]
+    if stack is np.array:
+        return np.array(rows, dtype=np.float64).reshape(3, 3)
+    return stack(rows, -1).reshape(*a.shape, 3, 3)
+
+
+def rot_x(a: Any) -> Any:
     """Rotation about x (pitch); positive a tilts the optical axis towards -y (up) in OpenCV."""
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[1.0, 0.0, 0.0], [0.0, c, -s], [0.0, s, c]])
+    return _rotation(a, 0)
 
 
-def rot_y(a: float) -> np.ndarray:
+def rot_y(a: Any) -> Any:
     """Rotation about y (yaw); positive a turns the optical axis towards +x (right)."""
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    return _rotation(a, 1)
 
 
-def rot_z(a: float) -> np.ndarray:
+def rot_z(a: Any) -> Any:
     """Rotation about the optical axis (roll)."""
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return _rotation(a, 2)
 
 
 def make_pose(R: np.ndarray, t: np.ndarray) -> np.ndarray:

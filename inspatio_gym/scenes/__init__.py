@@ -4,13 +4,12 @@ See procedural.py for the camera / world conventions (OpenCV, world +y down).
 """
 
 from .primitives import Primitive
-from .procedural import PATH_KINDS, SCENE_KINDS, ProceduralScene, make_scene, pinhole_intrinsics
+from .procedural import PATH_KINDS, SCENE_KINDS, ProceduralScene, make_scene
 from .textures import Material
 
 __all__ = [
     "ProceduralScene",
     "make_scene",
-    "pinhole_intrinsics",
     "Primitive",
     "Material",
     "PATH_KINDS",

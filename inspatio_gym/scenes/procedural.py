@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..geometry.camera import rot_y
 from .primitives import (
     SPHERE_HALF_Y,
     Primitive,
@@ -42,7 +43,6 @@ from .textures import Material, hash_lattice, pack_materials, shade_surface
 __all__ = [
     "ProceduralScene",
     "make_scene",
-    "pinhole_intrinsics",
     "PATH_KINDS",
     "SCENE_KINDS",
 ]
@@ -59,20 +59,6 @@ _FAR = 1e4
 _CHUNK_ELEMS = 1 << 20
 """Upper bound on rays x primitives per intersection pass (memory traffic, not correctness)."""
 _ROOM_FACES = ("left (x-)", "right (x+)", "ceiling (y-)", "floor (y+)", "back (z-)", "front (z+)")
-
-
-def pinhole_intrinsics(height: int, width: int, fov_x_deg: float = 60.0) -> torch.Tensor:
-    """K [3, 3] float64 with square pixels, horizontal FOV fov_x_deg, principal point at the centre."""
-    f = 0.5 * width / math.tan(math.radians(fov_x_deg) / 2.0)
-    return torch.tensor([[f, 0.0, (width - 1) / 2.0], [0.0, f, (height - 1) / 2.0], [0.0, 0.0, 1.0]],
-                        dtype=torch.float64)
-
-
-def _rot_y(a: torch.Tensor) -> torch.Tensor:
-    """Rotations [T, 3, 3] about world y; positive angle turns +z (forward) towards +x (right)."""
-    c, s = torch.cos(a), torch.sin(a)
-    z, o = torch.zeros_like(a), torch.ones_like(a)
-    return torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(-1, 3, 3)
 
 
 class ProceduralScene:
@@ -391,11 +377,11 @@ def _source_path(kind: str, num_frames: int, orbit_distance: float = 3.0, dolly_
     s = torch.linspace(0.0, 1.0, T, dtype=torch.float64) if T > 1 else torch.zeros(1, dtype=torch.float64)
     out = torch.eye(4, dtype=torch.float64).repeat(T, 1, 1)
     if kind == "pan":
-        out[:, :3, :3] = _rot_y(math.radians(pan_deg) * torch.sin(2 * math.pi * s))
+        out[:, :3, :3] = rot_y(math.radians(pan_deg) * torch.sin(2 * math.pi * s))
     elif kind == "dolly":
         out[:, 2, 3] = dolly_distance * 0.5 * (1.0 - torch.cos(math.pi * s))
     elif kind == "orbit":
-        R = _rot_y(math.radians(orbit_deg) * torch.sin(2 * math.pi * s))
+        R = rot_y(math.radians(orbit_deg) * torch.sin(2 * math.pi * s))
         out[:, :3, :3] = R
         out[:, :3, 3] = torch.tensor([0.0, 0.0, orbit_distance], dtype=torch.float64) - orbit_distance * R[:, :, 2]
     out[0] = torch.eye(4, dtype=torch.float64)  # exact identity, free of rounding

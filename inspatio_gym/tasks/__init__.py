@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import FreeTask, Task
+from .base import Task
 from .explore import ExploreTask
 from .navigation import ImageNavTask, PointNavTask
 
-__all__ = ["TASKS", "Task", "FreeTask", "PointNavTask", "ImageNavTask", "ExploreTask", "make_task"]
+__all__ = ["TASKS", "Task", "PointNavTask", "ImageNavTask", "ExploreTask", "make_task"]
 
-TASKS = {"free": FreeTask, "pointnav": PointNavTask, "imagenav": ImageNavTask, "explore": ExploreTask}
+TASKS = {"free": Task, "pointnav": PointNavTask, "imagenav": ImageNavTask, "explore": ExploreTask}
 
 
 def make_task(task: str | Task | None, **options: Any) -> Task:

@@ -1,20 +1,19 @@
 """Tasks: what a session is rewarded for, on top of the world (batched over lanes).
 
 A task adds observation fields, samples per-lane goals at reset from the lane's own RNG,
-and turns each step's StepResult into rewards and terminations. It sees the core (poses,
-worlds, obstacles) and the views; it knows nothing of attention or Gymnasium wrappers.
+and turns each step's StepResult into rewards and terminations. It sees the sessions
+through `control.session.Sessions` (worlds, start poses, obstacles, a geometry renderer) and
+the views; it knows nothing of the env layer, of attention or of Gymnasium wrappers.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 from gymnasium import spaces
 
-from ..envs.core import SessionBatch, StepResult
+from ..control.session import Sessions, StepResult
 
-__all__ = ["Task", "FreeTask", "horizontal_frame"]
+__all__ = ["Task", "horizontal_frame"]
 
 
 def horizontal_frame(c2w: np.ndarray, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,22 +38,19 @@ class Task:
     def allocate(self, lanes: int) -> None:
         """Per-lane state for a batch of this many lanes."""
 
-    def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
+    def reset(self, sessions: Sessions, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
         """New episodes on these lanes: sample goals from each lane's RNG."""
 
-    def observe(self, core: SessionBatch, result: StepResult, lanes: np.ndarray) -> dict[str, np.ndarray]:
+    def observe(self, sessions: Sessions, result: StepResult, lanes: np.ndarray) -> dict[str, np.ndarray]:
         """This task's observation fields for the lanes, batched."""
         return {}
 
-    def step(self, core: SessionBatch, result: StepResult, active: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-        """(reward [N], terminated [N], extra info arrays) after a step of the active lanes."""
-        n = core.n
-        return np.zeros(n), np.zeros(n, bool), {}
+    def step(self, sessions: Sessions, result: StepResult, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(reward [N], terminated [N]) after a step of the active lanes."""
+        n = sessions.n
+        return np.zeros(n), np.zeros(n, bool)
 
-    def options(self) -> dict[str, Any]:
+    def info(self, sessions: Sessions, result: StepResult) -> dict[str, np.ndarray]:
+        """This task's info fields [N, ...] after a reset or a step (no reward is computed)."""
         return {}
-
-
-FreeTask = Task

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..envs.core import SessionBatch, StepResult
+from ..control.session import Sessions, StepResult
 from ..geometry.camera import invert_pose
 from .base import Task
 
@@ -34,7 +34,7 @@ class ExploreTask(Task):
         self.seen = [np.zeros(0, bool) for _ in range(lanes)]
         self.team: dict[int, np.ndarray] = {}  # shared mode: explored set per world group
 
-    def _grid(self, core: SessionBatch, lane: int) -> np.ndarray:
+    def _grid(self, core: Sessions, lane: int) -> np.ndarray:
         world = core.worlds[lane]
         group = int(core.lane_group[lane])
         if group not in self.grids:
@@ -44,7 +44,7 @@ class ExploreTask(Task):
             self.grids[group] = (keys + 0.5) * v
         return self.grids[group]
 
-    def _visible(self, core: SessionBatch, result: StepResult, lane: int) -> np.ndarray:
+    def _visible(self, core: Sessions, result: StepResult, lane: int) -> np.ndarray:
         world = core.worlds[lane]
         pts = self._grid(core, lane)
         w2c = invert_pose(result.c2w[lane])
@@ -60,7 +60,7 @@ class ExploreTask(Task):
         slack = self.tol * world.scale + self.voxel * world.scale
         return inside & (z <= d + slack)
 
-    def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
+    def reset(self, core: Sessions, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
         if self.shared:  # a new team episode per world group: the union of what its lanes see
             for g in np.unique(core.lane_group[lanes]):
@@ -76,11 +76,10 @@ class ExploreTask(Task):
         for lane in lanes:
             self.seen[lane] = self._visible(core, result, int(lane))
 
-    def _explored(self, core: SessionBatch, lane: int) -> np.ndarray:
+    def _explored(self, core: Sessions, lane: int) -> np.ndarray:
         return self.team[int(core.lane_group[lane])] if self.shared else self.seen[lane]
 
-    def step(self, core: SessionBatch, result: StepResult, active: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def step(self, core: Sessions, result: StepResult, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = core.n
         reward = np.zeros(n)
         if self.shared:
@@ -100,6 +99,9 @@ class ExploreTask(Task):
                 new = vis & ~self.seen[lane]
                 reward[lane] = new.sum() / max(len(vis), 1)
                 self.seen[lane] |= vis
+        return reward, np.zeros(n, bool)
+
+    def info(self, core: Sessions, result: StepResult) -> dict[str, np.ndarray]:
         coverage = np.array([self._explored(core, i).mean() if len(self._explored(core, i)) else 0.0
-                             for i in range(n)])
-        return reward, np.zeros(n, bool), {"explored": coverage}
+                             for i in range(core.n)])
+        return {"explored": coverage}

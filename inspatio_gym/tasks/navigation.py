@@ -12,9 +12,8 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from ..backends.warp import WarpBackend
-from ..control.rig import batch_rot_y
-from ..envs.core import SessionBatch, StepResult
+from ..geometry.camera import rot_y
+from ..control.session import Sessions, StepResult
 from .base import Task, horizontal_frame
 
 __all__ = ["PointNavTask", "ImageNavTask"]
@@ -36,7 +35,9 @@ class PointNavTask(Task):
         self.progress_weight, self.success_bonus, self.step_cost = progress_weight, success_bonus, step_cost
         self.goal = np.zeros((0, 3))
         self.prev = np.zeros(0)
+        self.success = np.zeros(0, bool)
         self.valid = np.zeros(0, bool)
+        self._d, self._at = np.zeros(0), None
 
     def extra_spaces(self, height: int, width: int) -> dict[str, spaces.Space]:
         return {"goal": spaces.Box(np.array([0, -1, -1], np.float32), np.array([np.inf, 1, 1], np.float32))}
@@ -44,18 +45,19 @@ class PointNavTask(Task):
     def allocate(self, lanes: int) -> None:
         self.goal = np.zeros((lanes, 3))
         self.prev = np.zeros(lanes)
+        self.success = np.zeros(lanes, bool)
         self.valid = np.zeros(lanes, bool)
 
-    def _sample(self, core: SessionBatch, lane: int, rng: np.random.Generator, tries: int = 64
+    def _sample(self, core: Sessions, lane: int, start: np.ndarray, rng: np.random.Generator, tries: int = 64
                 ) -> tuple[np.ndarray, bool]:
         world = core.worlds[lane]
         obst = core.obstacles(lane)
         s = world.scale
-        anchor = core.rig.anchor[lane : lane + 1]
-        start = core.rig.c2w(core.action_mode == "orbit")[lane : lane + 1, :3, 3]
+        anchor = core.anchor[lane : lane + 1]
+        start = start[None]
         ang = rng.uniform(-np.pi, np.pi, tries)
         dist = rng.uniform(self.min_distance, self.max_distance, tries) * s
-        dirs = np.einsum("nij,j->ni", anchor[:, :3, :3] @ batch_rot_y(ang), np.array([0.0, 0.0, 1.0]))
+        dirs = np.einsum("nij,j->ni", anchor[:, :3, :3] @ rot_y(ang), np.array([0.0, 0.0, 1.0]))
         cand = start + dirs * dist[:, None]
         radius = core.control.collision_radius * s
         ok = obst.path_distance(cand) <= 0.9 * core.control.leash * s
@@ -66,46 +68,54 @@ class PointNavTask(Task):
         # no candidate passed every check: the clearest one, flagged in info["goal_valid"]
         return cand[int(np.argmax(obst.clearance(cand)))], False
 
-    def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
+    def reset(self, core: Sessions, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
         for lane in lanes:
-            self.goal[lane], self.valid[lane] = self._sample(core, int(lane), rngs[lane])
+            self.goal[lane], self.valid[lane] = self._sample(core, int(lane), result.c2w[lane, :3, 3], rngs[lane])
         self.prev[lanes] = self._distance(core, result)[lanes]
+        self.success[lanes] = False
 
-    def _distance(self, core: SessionBatch, result: StepResult) -> np.ndarray:
-        scale = np.array([w.scale for w in core.worlds])
-        return np.linalg.norm(self.goal - result.c2w[:, :3, 3], axis=1) / scale
+    def _distance(self, core: Sessions, result: StepResult) -> np.ndarray:
+        """Distance to the goal per lane (x scene scale), computed once per step and kept."""
+        if self._at is not result:
+            scale = np.array([w.scale for w in core.worlds])
+            self._d, self._at = np.linalg.norm(self.goal - result.c2w[:, :3, 3], axis=1) / scale, result
+        return self._d
 
-    def observe(self, core: SessionBatch, result: StepResult, lanes: np.ndarray) -> dict[str, np.ndarray]:
+    def observe(self, core: Sessions, result: StepResult, lanes: np.ndarray) -> dict[str, np.ndarray]:
         c2w = result.c2w[lanes]
-        right, fwd, _ = horizontal_frame(c2w, core.rig.anchor[lanes])
+        right, fwd, _ = horizontal_frame(c2w, core.anchor[lanes])
         g = self.goal[lanes] - c2w[:, :3, 3]
         heading = np.arctan2((g * right).sum(1), (g * fwd).sum(1))
         d = self._distance(core, result)[lanes]
         return {"goal": np.stack([d, np.cos(heading), np.sin(heading)], 1).astype(np.float32)}
 
-    def step(self, core: SessionBatch, result: StepResult, active: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def step(self, core: Sessions, result: StepResult, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d = self._distance(core, result)
         success = active & (d <= self.success_radius)
         reward = np.where(active, self.progress_weight * (self.prev - d) - self.step_cost, 0.0)
         reward += self.success_bonus * success
         self.prev = np.where(active, d, self.prev)
-        return reward, success, {"success": success, "distance": d, "goal_valid": self.valid.copy()}
+        self.success = success
+        return reward, success
+
+    def info(self, core: Sessions, result: StepResult) -> dict[str, np.ndarray]:
+        d = self._distance(core, result)
+        return {"success": self.success.copy(), "distance": d, "goal_valid": self.valid.copy()}
 
 
 class ImageNavTask(PointNavTask):
     """The goal is the image seen from the goal pose, plus the same reward.
 
-    The goal image is rendered by the env's warp backend when it has one, else by a default
-    WarpBackend (geometry only, so a generator backend's session state is untouched; with
+    The goal image comes from the sessions' renderer, which the env injects: its warp
+    backend's renderer when it has one (the goal looks as the agent will see it), else a
+    default warp (geometry only, so a generator backend's session state is untouched; with
     backend="star" the goal image is therefore a warp, not a generated view)."""
 
     name = "imagenav"
 
     def __init__(self, **kw: float) -> None:
         super().__init__(**kw)
-        self.renderer = WarpBackend()
         self.goal_image = np.zeros((0, 1, 1, 3), np.uint8)
 
     def extra_spaces(self, height: int, width: int) -> dict[str, spaces.Space]:
@@ -115,22 +125,20 @@ class ImageNavTask(PointNavTask):
         super().allocate(lanes)
         self.goal_image = np.zeros((lanes, 1, 1, 3), np.uint8)
 
-    def reset(self, core: SessionBatch, lanes: np.ndarray, rngs: list[np.random.Generator],
+    def reset(self, core: Sessions, lanes: np.ndarray, rngs: list[np.random.Generator],
               result: StepResult) -> None:
         super().reset(core, lanes, rngs, result)
-        if isinstance(core.backend, WarpBackend):
-            self.renderer = core.backend  # stateless: the goal looks as the agent will see it
         H, W = core.worlds[0].height, core.worlds[0].width
         if self.goal_image.shape[1:3] != (H, W):
             self.goal_image = np.zeros((core.n, H, W, 3), np.uint8)
         for lane in lanes:
             world = core.worlds[lane]
             yaw = rngs[lane].uniform(-np.pi / 3, np.pi / 3)
-            pose = core.rig.anchor[lane].copy()
-            pose[:3, :3] = pose[:3, :3] @ batch_rot_y(np.array([yaw]))[0]
+            pose = core.anchor[lane].copy()
+            pose[:3, :3] = pose[:3, :3] @ rot_y(np.array([yaw]))[0]
             pose[:3, 3] = self.goal[lane]
             frame = result.frame[lane : lane + 1]
-            self.goal_image[lane] = self.renderer.observe(world, np.array([lane]), pose[None], frame).rgb[0]
+            self.goal_image[lane] = core.render(world, pose[None], frame).rgb[0]
 
-    def observe(self, core: SessionBatch, result: StepResult, lanes: np.ndarray) -> dict[str, np.ndarray]:
+    def observe(self, core: Sessions, result: StepResult, lanes: np.ndarray) -> dict[str, np.ndarray]:
         return {"goal_image": self.goal_image[lanes].copy()}

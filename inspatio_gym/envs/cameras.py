@@ -1,12 +1,12 @@
-"""The one batched core that steps sessions: action -> constraint -> pose -> backend -> view.
+"""The one batched core: N camera sessions stepped together through the spatial constraint.
 
-WorldEnv is its batch of one; the vector env is its batch of N. Nothing here knows of
-Gymnasium's wrappers or of the generator's internals.
+action -> command -> proposed pose -> limits (leash, collision, separation) -> pose ->
+time -> backend -> view. WorldEnv is its batch of one, the vector env its batch of N, the
+PettingZoo env its batch of agents. It knows nothing of Gymnasium or of the generator's
+internals; tasks see it through `control.session.Sessions`.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,26 +14,15 @@ from ..backends.base import Backend, View
 from ..control.actions import Command, decode_actions
 from ..control.limits import ControlConfig, Obstacles
 from ..control.rig import Rig, check_limits
+from ..control.session import Renderer, StepResult
 from ..world.reference import ReferenceWorld
 
-__all__ = ["TIME_MODES", "SessionBatch", "StepResult"]
+__all__ = ["TIME_MODES", "CameraBatch", "StepResult"]
 
 TIME_MODES = ("play", "loop", "pingpong", "freeze")
 
 
-@dataclass
-class StepResult:
-    """One batched step; arrays have one entry per lane."""
-
-    view: View
-    c2w: np.ndarray  # [N,4,4]
-    frame: np.ndarray  # [N] reference frame index shown
-    collided: np.ndarray  # [N] bool
-    leashed: np.ndarray  # [N] bool
-    end_of_video: np.ndarray  # [N] bool: time cannot advance further ("play" mode)
-
-
-def _frame_at(k: np.ndarray, start: np.ndarray, T: np.ndarray, mode: str) -> np.ndarray:
+def frame_at(k: np.ndarray, start: np.ndarray, T: np.ndarray, mode: str) -> np.ndarray:
     """Reference frame shown after k steps from start, for each time mode."""
     if mode == "freeze":
         return start.copy()
@@ -46,54 +35,55 @@ def _frame_at(k: np.ndarray, start: np.ndarray, T: np.ndarray, mode: str) -> np.
     return np.where(p < T, p, period - p)
 
 
-class SessionBatch:
-    """N camera sessions, each on one of the given worlds, stepped together."""
+class CameraBatch:
+    """N camera sessions (lanes), each on one of the given worlds, stepped together.
 
-    def __init__(
-        self,
-        worlds: list[ReferenceWorld],
-        backend: Backend,
-        control: ControlConfig,
-        action_mode: str = "discrete",
-        time_mode: str = "play",
-        separation: float = 0.0,
-    ) -> None:
-        """separation: minimum distance between lanes (x scene scale), for agents sharing a world."""
-        if time_mode not in TIME_MODES:
-            raise ValueError(f"unknown time_mode {time_mode!r}; expected one of {TIME_MODES}")
+    Options arrive validated (envs.options); bad actions and poses are caught here, once.
+    """
+
+    def __init__(self, worlds: list[ReferenceWorld], backend: Backend, control: ControlConfig,
+                 action_mode: str, time_mode: str, render: Renderer, separation: float = 0.0) -> None:
+        """separation: minimum distance between lanes (x scene scale), for agents sharing a world;
+        render: the geometry-only renderer tasks draw with (ImageNav's goal image)."""
         if not worlds:
-            raise ValueError("a session batch needs at least one world")
+            raise ValueError("a camera batch needs at least one world")
         sizes = {(w.height, w.width) for w in worlds}
         if len(sizes) > 1:
             raise ValueError(f"all worlds of a batch must share one resolution, got {sorted(sizes)}")
         self.worlds = worlds
-        self.n = len(worlds)
+        self.n = n = len(worlds)
         self.backend = backend
         self.control = control
         self.action_mode = action_mode
+        self.orbit = action_mode == "orbit"
         self.time_mode = time_mode
-        self.rig = Rig(self.n, control)
-        self._groups = self._group_lanes()
+        self.render = render
         self.separation = float(separation)
-        # per world group (lists, not dicts keyed by id(): ids change when an env is copied)
-        self.group_obstacles = [Obstacles(w, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
-                                for w, _ in self._groups]
-        self.lane_group = np.zeros(self.n, dtype=np.int64)
-        for g, (_, lanes_g) in enumerate(self._groups):
-            self.lane_group[lanes_g] = g
-        backend.allocate(self.n)
-        for w in {id(w): w for w in worlds}.values():
-            backend.bind(w)
-        self.start = np.zeros(self.n, dtype=np.int64)
-        self.k = np.zeros(self.n, dtype=np.int64)
-        self.frames_total = np.array([w.num_frames for w in worlds], dtype=np.int64)
-        self.started = np.zeros(self.n, dtype=bool)
-
-    def _group_lanes(self) -> list[tuple[ReferenceWorld, np.ndarray]]:
+        self.rig = Rig(n, control, orbit=self.orbit)
         groups: dict[int, list[int]] = {}
-        for i, w in enumerate(self.worlds):
+        for i, w in enumerate(worlds):
             groups.setdefault(id(w), []).append(i)
-        return [(self.worlds[v[0]], np.array(v)) for v in groups.values()]
+        # per distinct world (lists, not dicts keyed by id(): ids change when an env is copied)
+        self.groups = [(worlds[v[0]], np.array(v)) for v in groups.values()]
+        self.group_obstacles = [Obstacles(w, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
+                                for w, _ in self.groups]
+        self.lane_group = np.zeros(n, dtype=np.int64)
+        for g, (_, lanes_g) in enumerate(self.groups):
+            self.lane_group[lanes_g] = g
+        self.scales = np.array([w.scale for w in worlds])
+        self.frames_total = np.array([w.num_frames for w in worlds], dtype=np.int64)
+        self.all_lanes = np.arange(n)
+        backend.allocate(n)
+        for w, _ in self.groups:
+            backend.bind(w)  # once per world, here and nowhere else
+        self.start = np.zeros(n, dtype=np.int64)
+        self.k = np.zeros(n, dtype=np.int64)
+        self.started = np.zeros(n, dtype=bool)
+
+    @property
+    def anchor(self) -> np.ndarray:
+        """[N,4,4] each lane's start pose."""
+        return self.rig.anchor
 
     def obstacles(self, lane: int) -> Obstacles:
         """The collision cloud of the lane's world."""
@@ -101,32 +91,35 @@ class SessionBatch:
 
     @property
     def frame(self) -> np.ndarray:
-        return _frame_at(self.k, self.start, self.frames_total, self.time_mode)
+        return frame_at(self.k, self.start, self.frames_total, self.time_mode)
+
+    def c2w(self) -> np.ndarray:
+        """[N,4,4] current poses (the rig's, computed once per change)."""
+        return self.rig.pose
 
     def reset(self, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray,
               offsets: np.ndarray | None = None) -> StepResult:
         """Put lanes at the source pose of their start frame (shifted by offsets [n, 3] in
-        that camera's frame, x scene scale) and observe."""
+        that camera's frame, x scene scale) and observe them."""
         lanes = np.asarray(lanes, dtype=np.int64)
         start_frames = np.asarray(start_frames, dtype=np.int64)
         for lane, f in zip(lanes, start_frames):
             if not 0 <= f < self.frames_total[lane]:
                 raise ValueError(f"start_frame {int(f)} out of range [0, {int(self.frames_total[lane])})")
-        self.start[lanes] = start_frames
-        self.k[lanes] = 0
         anchors = np.stack([self.worlds[i].c2w[f] for i, f in zip(lanes, start_frames)])
-        scales = np.array([self.worlds[i].scale for i in lanes])
         if offsets is not None:
-            anchors[:, :3, 3] += np.einsum("nij,nj->ni", anchors[:, :3, :3], offsets) * scales[:, None]
-        self.rig.reset(lanes, anchors, scales)
+            anchors[:, :3, 3] += np.einsum("nij,nj->ni", anchors[:, :3, :3], offsets) * self.scales[lanes, None]
         seeds = np.asarray(seeds)
-        for world, group in self._groups:
+        for world, group in self.groups:  # the backend first: a failure leaves the lanes as they were
             sel = np.isin(lanes, group)
             if sel.any():
                 self.backend.reset(world, lanes[sel], start_frames[sel], seeds[sel])
+        self.start[lanes] = start_frames
+        self.k[lanes] = 0
+        self.rig.reset(lanes, anchors, self.scales[lanes])
         self.started[lanes] = True
-        n = self.n
-        return self._observe(lanes, np.zeros(n, bool), np.zeros(n, bool))
+        none = np.zeros(self.n, bool)
+        return self._observe(lanes, none, none)
 
     def step(self, actions: object, active: np.ndarray | None = None) -> StepResult:
         """Advance the active lanes (default: all) by one action and one reference frame.
@@ -137,21 +130,35 @@ class SessionBatch:
         if not self.started.all():
             raise RuntimeError("step() called before reset(): call reset() first")
         cmd = decode_actions(actions, self.action_mode, self.n, vertical=self.control.vertical)
-        act = np.ones(self.n, bool) if active is None else np.asarray(active, bool)
-        return self._advance(cmd, act)
+        if active is None:
+            return self._advance(cmd, None)
+        return self._advance(cmd, np.asarray(active, bool))
 
-    def _advance(self, cmd: Command, active: np.ndarray) -> StepResult:
-        cmd.unit[~active] = 0.0  # inactive lanes do not move
-        old_pos = self.rig.c2w(cmd.orbit)[:, :3, 3]
+    def _advance(self, cmd: Command, active: np.ndarray | None) -> StepResult:
+        if active is not None:
+            cmd.unit[~active] = 0.0  # inactive lanes do not move
+        old_pos = self.rig.pose[:, :3, 3]
         state, new_pos = self.rig.propose(cmd)
-        collided = np.zeros(self.n, dtype=bool)
-        leashed = np.zeros(self.n, dtype=bool)
-        for (world, lanes), obst in zip(self._groups, self.group_obstacles):
-            c, l = check_limits(obst, self.control, world.scale, old_pos[lanes], new_pos[lanes])
-            collided[lanes], leashed[lanes] = c, l
+        if len(self.groups) == 1:
+            world, _ = self.groups[0]
+            collided, leashed = check_limits(self.group_obstacles[0], self.control, world.scale, old_pos, new_pos)
+        else:
+            collided = np.zeros(self.n, dtype=bool)
+            leashed = np.zeros(self.n, dtype=bool)
+            for (world, lanes), obst in zip(self.groups, self.group_obstacles):
+                c, l = check_limits(obst, self.control, world.scale, old_pos[lanes], new_pos[lanes])
+                collided[lanes], leashed[lanes] = c, l
+        ok = ~(collided | leashed)
+        if active is not None:
+            ok &= active
         if self.separation > 0:
-            collided |= self._crowded(old_pos, new_pos, ~(collided | leashed) & active)
-        self.rig.apply(cmd, state, ~(collided | leashed) & active, active)
+            crowded = self._crowded(old_pos, new_pos, ok)
+            collided |= crowded
+            ok &= ~crowded
+        self.rig.apply(cmd, state, ok, active)
+        if active is None:
+            self.k += 1
+            return self._observe(None, collided, leashed)
         self.k += active
         return self._observe(np.flatnonzero(active), collided, leashed)
 
@@ -161,7 +168,7 @@ class SessionBatch:
         moving = moving & (np.linalg.norm(new_pos - old_pos, axis=1) > 0)  # turning in place never crowds
         target = np.where(moving[:, None], new_pos, old_pos)
         blocked = np.zeros(self.n, bool)
-        for world, lanes in self._groups:
+        for world, lanes in self.groups:
             if len(lanes) < 2:
                 continue
             lim = self.separation * world.scale
@@ -181,7 +188,7 @@ class SessionBatch:
         """
         if not self.started.all():
             raise RuntimeError("step called before reset(): call reset() first")
-        if self.action_mode == "orbit":
+        if self.orbit:
             raise ValueError("explicit poses need action_mode 'discrete' or 'continuous', not 'orbit'")
         c2w = np.asarray(c2w, dtype=np.float64)
         if c2w.shape != (self.n, 4, 4) or not np.isfinite(c2w).all():
@@ -189,33 +196,33 @@ class SessionBatch:
         R = c2w[:, :3, :3]
         if np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max() > 1e-4:
             raise ValueError("poses must have orthonormal rotations (rigid camera-to-world)")
-        self.rig.set_pose(np.arange(self.n), c2w)
+        self.rig.set_pose(self.all_lanes, c2w)
         self.k += 1
         none = np.zeros(self.n, dtype=bool)
-        return self._observe(np.arange(self.n), none, none)
+        return self._observe(None, none, none)
 
-    def c2w(self) -> np.ndarray:
-        return self.rig.c2w(self.action_mode == "orbit")
-
-    def _observe(self, lanes: np.ndarray, collided: np.ndarray, leashed: np.ndarray) -> StepResult:
-        """Views of the given lanes (the others' slots are left empty)."""
-        c2w = self.c2w()
+    def _observe(self, lanes: np.ndarray | None, collided: np.ndarray, leashed: np.ndarray) -> StepResult:
+        """Views of the given lanes (None: all); the others' slots are left empty."""
+        c2w = self.rig.pose
         frame = self.frame
+        end = (self.start + self.k >= self.frames_total - 1) if self.time_mode == "play" \
+            else np.zeros(self.n, bool)
+        if len(self.groups) == 1 and (lanes is None or len(lanes) == self.n):
+            world, _ = self.groups[0]  # the common case: the backend's view is the batch's view
+            view = self.backend.observe(world, self.all_lanes, c2w, frame)
+            return StepResult(view, c2w, frame, collided, leashed, end)
+        want = np.ones(self.n, bool)
+        if lanes is not None:
+            want[:] = False
+            want[lanes] = True
         H, W = self.worlds[0].height, self.worlds[0].width
         n = self.n
-        view = View(
-            rgb=np.zeros((n, H, W, 3), np.uint8),
-            depth=np.zeros((n, H, W), np.float32),
-            mask=np.zeros((n, H, W), bool),
-            render=np.zeros((n, H, W, 3), np.uint8),
-        )
-        want = np.zeros(n, bool)
-        want[lanes] = True
-        for world, group in self._groups:
+        view = View(rgb=np.zeros((n, H, W, 3), np.uint8), depth=np.zeros((n, H, W), np.float32),
+                    mask=np.zeros((n, H, W), bool), render=np.zeros((n, H, W, 3), np.uint8))
+        for world, group in self.groups:
             g = group[want[group]]
             if len(g) == 0:
                 continue
             v = self.backend.observe(world, g, c2w[g], frame[g])
             view.rgb[g], view.depth[g], view.mask[g], view.render[g] = v.rgb, v.depth, v.mask, v.render
-        end = (self.time_mode == "play") & (self.start + self.k >= self.frames_total - 1)
         return StepResult(view, c2w, frame, collided, leashed, end)
