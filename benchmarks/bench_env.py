@@ -1,30 +1,40 @@
-"""WorldEnv throughput with the warp backend, and where a step's time goes.
+"""WorldEnv throughput with the warp backend, optionally side by side with another commit.
 
-Prints steps/s of WorldEnv at 64x64 and 128x128 for the discrete scripted walk, and the
-cost of the parts of a step (rig + limits, warp, inpainting) so regressions have a place
-to look. Run: python benchmarks/bench_env.py [--steps 300]
+Prints steps/s of WorldEnv at 64x64 and 128x128 for the discrete scripted walk (the primary
+frame alone, and fused with 2 neighbours on each side). With ``--against REF`` the same
+measurement runs on a git worktree of REF in a child process, alternating with this
+checkout round by round on the same machine, and prints the medians and their ratio: the
+shared machines here are noisy, so only a side-by-side ratio means anything.
+
+    python benchmarks/bench_env.py [--steps 300] [--against 1b62ec0 --rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
-import numpy as np
-import torch
-
-from inspatio_gym import WorldEnv
-from inspatio_gym.backends import WarpBackend
-from inspatio_gym.rollout import scripted_actions
-from inspatio_gym.world import procedural_world
+ROOT = Path(__file__).resolve().parents[1]
+CASES = [(64, 0), (64, 2), (128, 0), (128, 2)]
 
 
 def steps_per_second(size: int, steps: int, neighbours: int) -> float:
+    from inspatio_gym import WarpBackend, WorldEnv
+    from inspatio_gym.rollout import scripted_actions
+    from inspatio_gym.world import procedural_world
+
     world = procedural_world(seed=0, num_frames=48, width=size, height=size)
     env = WorldEnv(world=world, time_mode="loop", backend=WarpBackend(neighbours=neighbours))
     act = scripted_actions("discrete")
     env.reset(seed=0)
-    for k in range(20):  # warm-up
+    for k in range(20):  # warm-up (numba kernels compiled or loaded from the cache)
         env.step(act(k))
     t0 = time.perf_counter()
     for k in range(steps):
@@ -32,20 +42,55 @@ def steps_per_second(size: int, steps: int, neighbours: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def measure(steps: int, threads: int) -> dict[str, float]:
+    import torch
+
+    torch.set_num_threads(threads)
+    return {f"{s}x{s} fused {1 + 2 * n}": steps_per_second(s, steps, n) for s, n in CASES}
+
+
+def _worktree(ref: str) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="bench_env_")) / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(path), ref], check=True)
+    return path
+
+
+def _run_in(tree: Path, steps: int, threads: int) -> dict[str, float]:
+    code = (f"import json, sys; sys.path.insert(0, {str(tree)!r}); sys.path.insert(1, {str(ROOT / 'benchmarks')!r});"
+            f"import bench_env; print(json.dumps(bench_env.measure({steps}, {threads})))")
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tree, env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--against", help="a git ref to measure side by side with this checkout")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds with --against")
     args = p.parse_args()
-    torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'size':>8} {'fused frames':>12} {'steps/s':>9} {'ms/step':>8}")
-    for size in (64, 128):
-        for neighbours in (0, 2):
-            sps = steps_per_second(size, args.steps, neighbours)
-            print(f"{size:>4}x{size:<3} {1 + 2 * neighbours:>12} {sps:>9.0f} {1000 / sps:>8.2f}")
-    ratio = steps_per_second(64, args.steps, 2) / steps_per_second(128, args.steps, 2)
-    print(f"64x64 / 128x128 speed ratio (default backend): {ratio:.2f}")
+    if not args.against:
+        for case, sps in measure(args.steps, args.threads).items():
+            print(f"{case:>18} {sps:>9.0f} steps/s {1000 / sps:>7.3f} ms/step")
+        return
+    from tqdm.auto import tqdm
+
+    base = _worktree(args.against)
+    ours_tree = ROOT
+    runs: dict[str, list[dict[str, float]]] = {"ours": [], args.against: []}
+    try:
+        for _ in tqdm(range(args.rounds), desc=f"ours vs {args.against}"):
+            runs["ours"].append(_run_in(ours_tree, args.steps, args.threads))
+            runs[args.against].append(_run_in(base, args.steps, args.threads))
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(base)], check=False)
+    print(f"WorldEnv steps/s, warp backend, median of {args.rounds} alternating rounds ({args.threads} threads)")
+    print(f"{'case':>18} {'ours':>9} {args.against:>10} {'ratio':>7}")
+    for case in runs["ours"][0]:
+        a = statistics.median(r[case] for r in runs["ours"])
+        b = statistics.median(r[case] for r in runs[args.against])
+        print(f"{case:>18} {a:>9.0f} {b:>10.0f} {a / b:>6.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Register the catalogue of environments: one TOML spec file per id in envs/.
+"""Register the catalogue of environments: one TOML spec file per id in specs/.
 
-The specs live at the repository's top level (envs/) and are copied into the wheel as
+The specs live at the repository's top level (specs/) and are copied into the wheel as
 inspatio_gym/_specs, so an installed package registers the same ids as a checkout.
 """
 
@@ -23,12 +23,12 @@ _SPEC_KEYS = {"id", "entry_point", "vector_entry_point", "max_episode_steps", "k
 
 
 def spec_dir() -> Path:
-    """Where the spec files are: inside the installed package, else the checkout's envs/."""
+    """Where the spec files are: inside the installed package, else the checkout's specs/."""
     here = Path(__file__).resolve().parent
-    for d in (here / "_specs", here.parent / "envs"):
+    for d in (here / "_specs", here.parent / "specs"):
         if d.is_dir() and any(d.glob("*.toml")):
             return d
-    raise FileNotFoundError(f"no environment specs found in {here / '_specs'} or {here.parent / 'envs'}")
+    raise FileNotFoundError(f"no environment specs found in {here / '_specs'} or {here.parent / 'specs'}")
 
 
 def read_specs(directory: Path | None = None) -> list[dict[str, Any]]:

@@ -115,7 +115,7 @@ class Obstacles:
         k = int(np.clip(np.ceil(length.max() / (0.5 * radius)), 1, 64))
         fr = np.arange(1, k + 1, dtype=np.float64) / k  # sub-steps along the segment
         samples = start[:, None, :] + fr[None, :, None] * (end - start)[:, None, :]
-        clr = self.clearance(samples.reshape(-1, 3)).reshape(n, k)
-        here = self.clearance(start)
+        both = self.clearance(np.concatenate([samples.reshape(-1, 3), start]))  # one k-d tree query
+        clr, here = both[: n * k].reshape(n, k), both[n * k:]
         hit = (clr < radius) & (clr < here[:, None] - 1e-9)
         return moving & hit.any(axis=1)

@@ -63,7 +63,7 @@ class Episodes:
             "frame": result.frame,
             "collided": result.collided,
             "leashed": result.leashed,
-            "coverage": result.view.mask.reshape(self.n, -1).mean(axis=1),
+            "coverage": np.count_nonzero(result.view.mask.reshape(self.n, -1), axis=1) / result.view.mask[0].size,
         }
         info.update(self.task.info(self.core, result))
         return info

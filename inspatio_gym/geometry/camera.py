@@ -51,23 +51,30 @@ def scale_intrinsics(K: np.ndarray, sx: float, sy: float | None = None) -> np.nd
     return K2
 
 
+#: (row, col, sign) of cos and sin entries per axis; the axis entry itself is 1
+_ROT = {0: ((1, 1), (2, 2), (1, 2), (2, 1)), 1: ((0, 0), (2, 2), (2, 0), (0, 2)), 2: ((0, 0), (1, 1), (0, 1), (1, 0))}
+
+
 def _rotation(a: Any, axis: int) -> Any:
     """Rotation(s) about one axis: a float gives [3,3], an array or tensor [...] gives [..., 3, 3]
     of the same kind (numpy float64 or torch, as given), so every caller shares one convention."""
+    (c0, c1), (c2, c3), (m0, m1), (p0, p1) = _ROT[axis]  # cos, cos, -sin, +sin positions
     if isinstance(a, torch.Tensor):
-        c, s, stack = torch.cos(a), torch.sin(a), torch.stack
-        o, z = torch.ones_like(a), torch.zeros_like(a)
+        c, s = torch.cos(a), torch.sin(a)
+        R = torch.zeros(*a.shape, 3, 3, dtype=a.dtype, device=a.device)
     elif np.ndim(a) == 0:
-        c, s, stack = math.cos(float(a)), math.sin(float(a)), np.array
-        o, z = 1.0, 0.0
+        c, s = math.cos(float(a)), math.sin(float(a))
+        R = np.zeros((3, 3))
     else:
         a = np.asarray(a, dtype=np.float64)
-        c, s, stack = np.cos(a), np.sin(a), np.stack
-        o, z = np.ones_like(a), np.zeros_like(a)
-    rows = {0: [o, z, z, z, c, -s, z, s, c], 1: [c, z, s, z, o, z, -s, z, c], 2: [c, -s, z, s, c, z, z, z, o]}[axis]
-    if stack is np.array:
-        return np.array(rows, dtype=np.float64).reshape(3, 3)
-    return stack(rows, -1).reshape(*a.shape, 3, 3)
+        c, s = np.cos(a), np.sin(a)
+        R = np.zeros(a.shape + (3, 3))
+    R[..., axis, axis] = 1.0
+    R[..., c0, c1] = c
+    R[..., c2, c3] = c
+    R[..., m0, m1] = -s
+    R[..., p0, p1] = s
+    return R
 
 
 def rot_x(a: Any) -> Any:
