@@ -1,4 +1,4 @@
-"""Backends turn camera poses into observations: warp (geometry) now, STAR (generator) next."""
+"""Backends turn camera poses into observations: warp (geometry alone) and STAR (the trained generator)."""
 
 from __future__ import annotations
 

@@ -120,9 +120,7 @@ def decode_actions(actions: Any, mode: str, n_lanes: int, vertical: bool = False
                 raise ValueError(f"expected {n_lanes} actions, got {len(actions)}")
             idx = np.array([_discrete_index(a, n) for a in actions], dtype=np.int64)
         return Command(_DISCRETE_TABLE[idx], orbit=False)
-    dim = 6 if mode == "continuous" else 3 if mode == "orbit" else None
-    if dim is None:
-        raise ValueError(f"unknown action_mode {mode!r}; expected one of {ACTION_MODES}")
+    dim = 6 if mode == "continuous" else 3  # orbit; the mode was validated with the env's options
     acts = np.asarray(actions, dtype=object if not isinstance(actions, np.ndarray) else None)
     if isinstance(actions, np.ndarray) and actions.shape == (n_lanes, dim) and actions.dtype != object:
         arr = actions.astype(np.float64)

@@ -78,7 +78,6 @@ class CameraBatch:
             backend.bind(w)  # once per world, here and nowhere else
         self.start = np.zeros(n, dtype=np.int64)
         self.k = np.zeros(n, dtype=np.int64)
-        self.started = np.zeros(n, dtype=bool)
 
     @property
     def anchor(self) -> np.ndarray:
@@ -117,7 +116,6 @@ class CameraBatch:
         self.start[lanes] = start_frames
         self.k[lanes] = 0
         self.rig.reset(lanes, anchors, self.scales[lanes])
-        self.started[lanes] = True
         none = np.zeros(self.n, bool)
         return self._observe(lanes, none, none)
 
@@ -126,9 +124,8 @@ class CameraBatch:
 
         actions has one entry per lane; inactive lanes' entries are validated and ignored
         (the vector env resets those lanes instead), and only active lanes are observed.
+        The front ends (WorldEnv, the vector env, the PettingZoo env) refuse a step before reset.
         """
-        if not self.started.all():
-            raise RuntimeError("step() called before reset(): call reset() first")
         cmd = decode_actions(actions, self.action_mode, self.n, vertical=self.control.vertical)
         if active is None:
             return self._advance(cmd, None)
@@ -186,8 +183,6 @@ class CameraBatch:
 
         Explicit poses are what the caller asked for: no leash or collision is applied.
         """
-        if not self.started.all():
-            raise RuntimeError("step called before reset(): call reset() first")
         if self.orbit:
             raise ValueError("explicit poses need action_mode 'discrete' or 'continuous', not 'orbit'")
         c2w = np.asarray(c2w, dtype=np.float64)
