@@ -1,7 +1,8 @@
-"""WorldEnv throughput with the warp backend, optionally side by side with another commit.
+"""Env throughput, optionally side by side with another commit.
 
-Prints steps/s of WorldEnv at 64x64 and 128x128 for the discrete scripted walk (the primary
-frame alone, and fused with 2 neighbours on each side). With ``--against REF`` the same
+Prints steps/s of WorldEnv with the warp backend at 64x64 and 128x128 for the discrete
+scripted walk (the primary frame alone, and fused with 2 neighbours on each side), of one
+STAR session (the shipped checkpoint) and lane-steps/s of the vector env at 16 lanes. With ``--against REF`` the same
 measurement runs on a git worktree of REF in a child process, alternating with this
 checkout round by round on the same machine, and prints the medians and their ratio: the
 shared machines here are noisy, so only a side-by-side ratio means anything.
@@ -42,11 +43,50 @@ def steps_per_second(size: int, steps: int, neighbours: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def star_steps_per_second(steps: int) -> float:
+    """The shipped STAR checkpoint, one session at 64x64."""
+    from inspatio_gym import WorldEnv
+    from inspatio_gym.rollout import scripted_actions
+    from inspatio_gym.world import procedural_world
+
+    env = WorldEnv(world=procedural_world(seed=0, num_frames=48), time_mode="loop", backend="star")
+    act = scripted_actions("discrete")
+    env.reset(seed=0)
+    for k in range(10):
+        env.step(act(k))
+    t0 = time.perf_counter()
+    for k in range(steps):
+        env.step(act(k))
+    return steps / (time.perf_counter() - t0)
+
+
+def vector_steps_per_second(backend: str, num_envs: int, steps: int) -> float:
+    """Lane-steps/s of the natively batched vector env (random actions, seeded)."""
+    import numpy as np
+
+    from inspatio_gym import WorldVectorEnv
+
+    venv = WorldVectorEnv(num_envs=num_envs, world="procedural:seed=0,num_frames=48", time_mode="loop",
+                          backend=backend)
+    venv.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        venv.step(rng.integers(0, 9, num_envs))
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        venv.step(rng.integers(0, 9, num_envs))
+    return steps * num_envs / (time.perf_counter() - t0)
+
+
 def measure(steps: int, threads: int) -> dict[str, float]:
     import torch
 
     torch.set_num_threads(threads)
-    return {f"{s}x{s} fused {1 + 2 * n}": steps_per_second(s, steps, n) for s, n in CASES}
+    out = {f"{s}x{s} fused {1 + 2 * n}": steps_per_second(s, steps, n) for s, n in CASES}
+    out["star 64x64"] = star_steps_per_second(max(steps // 5, 20))
+    out["vector warp x16"] = vector_steps_per_second("warp", 16, max(steps // 3, 20))
+    out["vector star x16"] = vector_steps_per_second("star", 16, max(steps // 30, 5))
+    return out
 
 
 def _worktree(ref: str) -> Path:

@@ -36,7 +36,7 @@ _API = {
     "procedural_world": "inspatio_gym.world.sources",
     "video_world": "inspatio_gym.world.sources",
     "array_world": "inspatio_gym.world.sources",
-    "DepthPriorWarning": "inspatio_gym.world.sources",
+    "DepthPriorWarning": "inspatio_gym.world.depth_prior",
     # backends
     "Backend": "inspatio_gym.backends.base",
     "View": "inspatio_gym.geometry.view",
@@ -45,7 +45,7 @@ _API = {
     # preprocessing a video into geometry
     "preprocess_video": "inspatio_gym.recon.preprocess",
     "PreprocessSettings": "inspatio_gym.recon.preprocess",
-    "NoParallaxWarning": "inspatio_gym.recon.preprocess",
+    "NoParallaxWarning": "inspatio_gym.world.depth_prior",
     "load_geometry_dir": "inspatio_gym.recon.external",
     # camera trajectories
     "load_trajectory": "inspatio_gym.geometry.trajectory",

@@ -12,7 +12,7 @@ import re
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -22,7 +22,7 @@ from scipy.spatial.transform import Rotation
 
 from inspatio_gym.recon import disk_cache
 from inspatio_gym.recon.external import write_da3, write_folder, write_pi3
-from inspatio_gym.recon.preprocess import NoParallaxWarning, PreprocessSettings, preprocess_video
+from inspatio_gym.recon.preprocess import PreprocessSettings, preprocess_video
 from inspatio_gym.recon.sfm import SfmError
 from inspatio_gym.recon.disk_cache import (
     CacheWarning,
@@ -32,6 +32,7 @@ from inspatio_gym.recon.disk_cache import (
     load_entry,
     preprocessed,
 )
+from inspatio_gym.world import DepthPriorWarning, NoParallaxWarning
 from inspatio_gym.world.sources import procedural_world, video_world
 from inspatio_gym.io.video import VideoError
 
@@ -76,6 +77,22 @@ def recorded():
 
 def of(caught, category) -> list[str]:
     return [str(w.message) for w in caught if issubclass(w.category, category)]
+
+
+@contextmanager
+def reports_without_warning():
+    """recon records a fallback in its report; the warning is the world's (see world_warns)."""
+    with recorded() as caught:
+        yield
+    assert not of(caught, DepthPriorWarning), of(caught, DepthPriorWarning)
+
+
+def world_warns(clip, settings: PreprocessSettings, match: str):
+    """The world built from the clip's preprocessed geometry, asserting it warns NoParallaxWarning."""
+    with pytest.warns(NoParallaxWarning, match=match):
+        world = video_world(clip, 64, 64, progress=False, preprocess=asdict(settings))
+    assert world.depth_source == "ground_plane_prior"
+    return world
 
 
 def rotation_errors_deg(gt: np.ndarray, est: np.ndarray) -> np.ndarray:
@@ -168,10 +185,11 @@ def test_pan_falls_back_with_homography_rotations(tmp_path):
     gt = relative(pan.c2w)
     assert np.abs(gt[:, :3, 3]).max() == 0 and rotation_errors_deg(gt, np.repeat(np.eye(4)[None], T, 0)).max() > 10
     clip = write_avi(tmp_path / "pan.avi", pan.frames)
-    with pytest.warns(NoParallaxWarning, match="no usable parallax"):
+    with reports_without_warning():
         pre = preprocess_video(clip, SETTINGS, progress=False)
     assert pre.report["fallback"] == "ground_plane_prior"
     assert pre.report["poses"] == "homography_rotations"
+    world_warns(clip, SETTINGS, "no usable parallax .*camera rotations from homographies")
     rot = rotation_errors_deg(gt, pre.c2w)
     assert rot.mean() <= 1.0, f"mean rotation error {rot.mean():.3f} deg"
     assert rot.max() <= 2.0, f"max rotation error {rot.max():.3f} deg"
@@ -182,9 +200,12 @@ def test_pan_falls_back_with_homography_rotations(tmp_path):
           f"{pre.report['parallax_px']} px ({pre.report['fallback_reason']})")
 
 
-def test_static_video_falls_back_with_identity_poses(clips):
-    with pytest.warns(NoParallaxWarning, match="static"):
+def test_static_video_falls_back_with_identity_poses(clips, own_cache):
+    with reports_without_warning():
         pre = preprocess_video(clips["static"], SETTINGS, progress=False)
+    first = world_warns(clips["static"], SETTINGS, "static")
+    again = world_warns(clips["static"], SETTINGS, "static")  # a cache hit warns again
+    assert first.meta["cache_hit"] is False and again.meta["cache_hit"] is True
     r = pre.report
     assert r["fallback"] == "ground_plane_prior" and r["poses"] == "static"
     assert "static camera" in r["fallback_reason"]
@@ -375,8 +396,9 @@ def test_missing_video_is_file_not_found(tmp_path):
 
 def test_one_frame_video_falls_back(tmp_path, orbit_world):
     clip = write_avi(tmp_path / "one.avi", orbit_world.frames[:1])
-    with pytest.warns(NoParallaxWarning, match=r"one.frame"):
+    with reports_without_warning():
         pre = preprocess_video(clip, FAST, progress=False)
+    world_warns(clip, FAST, r"one.frame")
     assert pre.report["frames"] == 1 and pre.report["fallback"] == "ground_plane_prior"
     assert pre.c2w.shape == (1, 4, 4)
     np.testing.assert_array_equal(pre.c2w[0], np.eye(4))
@@ -397,7 +419,7 @@ def test_large_video_is_downscaled_to_long_side(tmp_path, orbit_world):
     assert np.abs(pre.frames.astype(int) - orbit_world.frames[:3].astype(int)).mean() < 8
 
 
-def test_sfm_failure_falls_back_with_a_warning(clips, monkeypatch):
+def test_sfm_failure_falls_back_with_a_warning(clips, own_cache, monkeypatch):
     from inspatio_gym.recon import preprocess
 
     calls = []
@@ -407,10 +429,11 @@ def test_sfm_failure_falls_back_with_a_warning(clips, monkeypatch):
         raise SfmError("simulated COLMAP crash")
 
     monkeypatch.setattr(preprocess, "run_sfm", failing)
-    with pytest.warns(NoParallaxWarning, match="SfM failed: simulated COLMAP crash"):
+    with reports_without_warning():
         pre = preprocess_video(clips["orbit"], SETTINGS, progress=False)
     # the clip had parallax: SfM was tried on every frame, once per retry (seeds / initial angles)
     assert calls == [T] * len(preprocess.SFM_ATTEMPTS)
+    world_warns(clips["orbit"], SETTINGS, "SfM failed: simulated COLMAP crash")
     r = pre.report
     assert r["fallback"] == "ground_plane_prior" and r["poses"] == "homography_rotations"
     assert r["sfm_error"] == "; ".join(["simulated COLMAP crash"] * len(preprocess.SFM_ATTEMPTS))

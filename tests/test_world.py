@@ -142,6 +142,29 @@ def test_media_files_have_normal_permissions(tmp_path):
     assert (p.stat().st_mode & 0o777) == (0o666 & ~umask)
 
 
+def test_atomic_dir_appears_whole_or_not_at_all(tmp_path):
+    from inspatio_gym.io.atomic import atomic_dir, is_temporary
+
+    target = tmp_path / "entry"
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(target) as tmp:
+            (tmp / "half.npz").write_bytes(b"x")
+            assert is_temporary(tmp) and tmp.parent == tmp_path
+            raise KeyboardInterrupt
+    assert list(tmp_path.iterdir()) == []  # neither the folder nor its temporary
+    with atomic_dir(target) as tmp:
+        (tmp / "a").write_text("mine")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (target.stat().st_mode & 0o777) == (0o777 & ~umask)
+    with pytest.raises(FileExistsError, match="already exists"):
+        with atomic_dir(target):
+            pass
+    with atomic_dir(target, keep_existing=True) as tmp:  # a racing writer finished first: theirs stays
+        (tmp / "a").write_text("late")
+    assert (target / "a").read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["entry"]
+
+
 def test_array_world_plane_prior_warns():
     with pytest.warns(UserWarning, match="plane prior"):
         w = array_world(np.zeros((2, 8, 8, 3), np.uint8))

@@ -2,12 +2,12 @@
 
 An entry is a folder `<root>/worlds/<key>/` holding `geometry.npz` (plain arrays, loaded
 without pickle) and `report.json`. It is built in a temporary sibling folder and renamed
-into place in one step, so an interrupted preprocessing (a crash, Ctrl-C) leaves at most
-a `.tmp-*` folder that is never read and is swept by `clear`. The key is the sha256 of the
-video's bytes (of a folder's image files, names and bytes) and of the settings, so editing
-or replacing the video, or changing a setting, misses the cache rather than reusing stale
-geometry. The root is $INSPATIO_GYM_CACHE, else $XDG_CACHE_HOME/inspatio_gym, else
-~/.cache/inspatio_gym.
+into place in one step (io.atomic.atomic_dir), so an interrupted preprocessing (a crash,
+Ctrl-C) leaves at most a `.tmp-*` folder that is never read and is swept by `clear`. The
+key is the sha256 of the video's bytes (of a folder's image files, names and bytes) and of
+the settings, so editing or replacing the video, or changing a setting, misses the cache
+rather than reusing stale geometry. The root is $INSPATIO_GYM_CACHE, else
+$XDG_CACHE_HOME/inspatio_gym, else ~/.cache/inspatio_gym.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import json
 import os
 import shutil
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..io.atomic import atomic_dir, is_temporary
+from ..io.video import list_images
 from .preprocess import Preprocessed, PreprocessSettings, preprocess_video
 
 __all__ = ["cache_root", "content_hash", "entry_key", "load_entry", "save_entry", "preprocessed",
@@ -51,8 +52,6 @@ def _worlds() -> Path:
 def content_hash(path: str | Path, pattern: str | None = None) -> str:
     """sha256 of a file's bytes, or of an image folder's file names and bytes (the images
     `pattern` selects)."""
-    from ..io.video import list_images
-
     path = Path(path)
     h = hashlib.sha256()
     files = list_images(path, pattern) if path.is_dir() else [path]
@@ -91,26 +90,14 @@ def load_entry(key: str) -> Preprocessed | None:
 
 
 def save_entry(key: str, pre: Preprocessed, extra: dict[str, Any] | None = None) -> Path:
-    """Write an entry atomically (whole or not at all); returns its folder."""
-    root = _worlds()
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / key
-    tmp = root / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
+    """Write an entry atomically (whole or not at all); returns its folder. When another
+    process finished the same entry first, theirs is kept (same key, same content)."""
+    final = _worlds() / key
+    with atomic_dir(final, keep_existing=True) as tmp:
         np.savez(tmp / "geometry.npz", frames=pre.frames, depth=pre.depth, K=pre.K, c2w=pre.c2w,
                  fps=np.float64(pre.fps))
         report = {**pre.report, **(extra or {}), "key": key, "created": time.time()}
         (tmp / "report.json").write_text(json.dumps(report, indent=1, default=_json_default))
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process finished the same entry first: keep theirs
-            if not final.is_dir():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 
@@ -144,7 +131,7 @@ def list_entries() -> list[dict[str, Any]]:
     if not root.is_dir():
         return out
     for d in sorted(root.iterdir()):
-        if d.name.startswith(".tmp-") or not d.is_dir():
+        if is_temporary(d) or not d.is_dir():
             continue
         try:
             rep = json.loads((d / "report.json").read_text())
@@ -166,5 +153,5 @@ def clear_entries(keys: list[str] | None = None) -> int:
     for d in list(root.iterdir()):
         if keys is None or d.name in keys:
             shutil.rmtree(d, ignore_errors=True)
-            n += 0 if d.name.startswith(".tmp-") else 1
+            n += 0 if is_temporary(d) else 1
     return n

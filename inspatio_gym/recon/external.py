@@ -16,24 +16,23 @@ Three layouts are read, all with OpenCV cameras (x right, y down, z forward):
     ``intrinsics.txt`` (one 3x3 for all frames, 9 numbers or 3 rows).
 
 Everything read is checked: a bad file raises ValueError naming it, never a silent
-misreading, and .npy files are loaded without unpickling.
+misreading, and .npy files are loaded without unpickling. The writers (for tests and
+fixtures) make a folder whole or not at all and never overwrite a finished one
+(io.atomic.atomic_dir).
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import cv2
 import numpy as np
 
 from ..geometry.camera import invert_pose
+from ..io.atomic import atomic_dir
 
 __all__ = [
     "ImportedGeometry",
@@ -377,7 +376,7 @@ def write_da3(path: str | Path, depth: np.ndarray, c2w: np.ndarray, K: np.ndarra
     RGBA, PNG compression 0), extrinsic.txt (world-to-camera 3x4) and intrinsic.txt
     (3x3 per frame; K may be [3, 3] for all frames or [T, 3, 3])."""
     depth, c2w, Ks = _check_write_args(depth, c2w, K, per_frame_K=True)
-    with _atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp:
         (tmp / "depth").mkdir()
         for t, d in enumerate(depth):
             rgba = np.ascontiguousarray(d.astype("<f4")).view(np.uint8).reshape(*d.shape, 4)
@@ -402,7 +401,7 @@ def write_pi3(path: str | Path, depth: np.ndarray, c2w: np.ndarray, K: np.ndarra
     lo, hi = float(depth.min()), float(depth.max())
     scale = _PI3_MAX / (hi - lo) if hi > lo else 0.0
     codes = np.rint((depth - lo) * scale).clip(0, _PI3_MAX).astype(np.uint16)
-    with _atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp:
         (tmp / "depth").mkdir()
         for t, c in enumerate(codes):
             _write_png(tmp / "depth" / f"{t:06d}.png", c)
@@ -429,7 +428,7 @@ def write_folder(
             raise ValueError(
                 f"depth {mm.max() / 1000:g} m in frame {t} does not fit a 16-bit millimetre PNG (max 65.535 m)"
             )
-    with _atomic_dir(path) as tmp:
+    with atomic_dir(path) as tmp:
         for t, d in enumerate(depth):
             if depth_format == "npy":
                 np.save(tmp / f"{t:04d}.npy", d.astype(np.float32))
@@ -473,24 +472,3 @@ def _write_png(path: Path, img: np.ndarray, compression: int = 3) -> None:
     if not ok:
         raise RuntimeError(f"could not encode {path} as PNG")
     buf.tofile(str(path))
-
-
-@contextlib.contextmanager
-def _atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder beside `path`, renamed to `path` only when complete, so a
-    failure never leaves half a folder under the final name. `path` must not exist or be
-    an empty folder: a finished geometry folder is never overwritten."""
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise FileExistsError(f"{str(path)!r} already exists and is not an empty folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; give it a plain folder's mode
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise

@@ -4,7 +4,9 @@ Stages (each with a progress bar): read the video streamed and downscaled; measu
 parallax; with enough parallax, camera poses by COLMAP SfM and dense depth by plane sweep
 (the sparse points fix its depth range and unit, seed the filling of its holes, and score
 it where it measured: anchor agreement); without (a static or only rotating camera, a clip SfM
-cannot register), the ground-plane prior with rotations from homographies, and a warning.
+cannot register), the ground-plane prior with rotations from homographies, recorded in
+the report (`fallback`, `fallback_reason`, `poses`) rather than warned: the world built
+from it warns (world.depth_prior) and the preprocess command prints it.
 Poses are expressed relative to the first frame and scaled so that the median depth is 1.
 """
 
@@ -14,30 +16,25 @@ import hashlib
 import json
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
 from ..geometry.camera import intrinsics_from_fov
-from ..world.sources import DepthPriorWarning
 from ..io.video import IMAGE_SUFFIXES, VideoError, list_images, probe_video, read_image_folder, read_video
 from .mvs import MvsSettings, plane_sweep_depth
 from .parallax import measure_parallax, rotations_from_homographies
 from .prior import ground_plane_depth
 from .sfm import SfmError, fill_poses, run_sfm
 
-__all__ = ["PreprocessSettings", "Preprocessed", "preprocess_video", "NoParallaxWarning", "PIPELINE_VERSION"]
+__all__ = ["PreprocessSettings", "Preprocessed", "preprocess_video", "PIPELINE_VERSION"]
 
 #: Bumped whenever a change of this pipeline changes its output: part of every cache key.
 PIPELINE_VERSION = 7
-
-
-class NoParallaxWarning(DepthPriorWarning):
-    """The video gave no usable parallax: its depth is the ground-plane prior."""
 
 
 @dataclass(frozen=True)
@@ -95,8 +92,6 @@ def _read(path: Path, s: PreprocessSettings, pattern: str | None = None) -> tupl
         if not files:
             what = f"matching {pattern!r}" if pattern else f"({', '.join(IMAGE_SUFFIXES)})"
             raise VideoError(f"no images {what} in folder {str(path)!r}")
-        import cv2
-
         first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
         if first is None:
             raise VideoError(f"cannot decode image {str(files[0])!r}")
@@ -129,11 +124,7 @@ def _sparse_depths(sfm, c2w_reg: dict[int, np.ndarray]) -> tuple[np.ndarray, np.
 
 
 def _fallback(frames: np.ndarray, K: np.ndarray, Hs: np.ndarray | None, reason: str, report: dict) -> tuple:
-    warnings.warn(
-        f"no usable parallax ({reason}): depth is the ground-plane prior, camera "
-        f"{'rotations from homographies' if Hs is not None else 'static'}. Translation in this world is "
-        "plausible, not measured; import depth made elsewhere for real geometry.",
-        NoParallaxWarning, stacklevel=3)
+    """The ground-plane prior with homography rotations (or a static camera), and why, in the report."""
     c2w = rotations_from_homographies(Hs, K) if Hs is not None else np.repeat(np.eye(4)[None], len(frames), 0)
     h, w = frames.shape[1:3]
     depth = np.stack([ground_plane_depth(h, w, K, c) for c in c2w])
@@ -247,8 +238,6 @@ def _sfm_with_retries(frames: np.ndarray, s: PreprocessSettings, report: dict):
 def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, s: PreprocessSettings,
            progress: bool, anchors: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Plane-sweep depth at depth_long_side over the sparse points' depth range, at the frames' size."""
-    import cv2
-
     T, h, w, _ = frames.shape
     dw, dh = _size(w, h, min(s.depth_long_side, max(w, h)))
     small = np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in frames])

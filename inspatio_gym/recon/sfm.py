@@ -6,6 +6,7 @@ share one process, and a COLMAP abort must not take the environment down with it
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -44,8 +45,6 @@ class SfmResult:
 
 def sfm_available() -> bool:
     """True when pycolmap is installed (checked without importing it into this process)."""
-    import importlib.util
-
     return importlib.util.find_spec("pycolmap") is not None
 
 

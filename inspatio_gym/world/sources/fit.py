@@ -1,0 +1,56 @@
+"""Source-resolution arrays moved to the env's frames: the same centre crop and resize.
+
+Depth, intrinsics and frames given at a video's own size must land where the frames do
+(io.video.crop_transform), or warps would sample the wrong pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ...io.video import crop_transform
+
+__all__ = ["fit_depth", "fit_K", "fit_rgb"]
+
+
+def fit_depth(depth: np.ndarray, T: int, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
+    """User depth at the output size, or at the source size (cropped and resized like the frames)."""
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.ndim != 3 or depth.shape[0] != T:
+        raise ValueError(f"depth must be [T,H,W] with T={T} frames, got shape {depth.shape}")
+    if depth.shape[1:] == (height, width):
+        return depth
+    if src_size is not None and depth.shape[1:] == (src_size[1], src_size[0]):
+        x0, y0, cw, ch, _ = crop_transform(src_size[0], src_size[1], width, height)
+        return np.stack(
+            [cv2.resize(d[y0 : y0 + ch, x0 : x0 + cw], (width, height), interpolation=cv2.INTER_NEAREST) for d in depth]
+        )
+    expect = f"{(T, height, width)}" + (f" or {(T, src_size[1], src_size[0])}" if src_size else "")
+    raise ValueError(f"depth shape {depth.shape} matches neither the env frames nor the source: expected {expect}")
+
+
+def fit_K(K: np.ndarray, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
+    """Intrinsics given for the source resolution, moved through the same crop and resize."""
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3):
+        raise ValueError(f"K must be 3x3, got shape {K.shape}")
+    if src_size is None or src_size == (width, height):
+        return K
+    x0, y0, _, _, s = crop_transform(src_size[0], src_size[1], width, height)
+    K2 = K.copy()
+    K2[0, 0] *= s
+    K2[1, 1] *= s
+    K2[0, 2] = (K[0, 2] - x0 + 0.5) * s - 0.5
+    K2[1, 2] = (K[1, 2] - y0 + 0.5) * s - 0.5
+    return K2
+
+
+def fit_rgb(frames: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Frames [T, h, w, 3] centre-cropped to the target aspect and resized, like io.video.fit_frame."""
+    h, w = frames.shape[1:3]
+    if (w, h) == (width, height):
+        return frames
+    x0, y0, cw, ch, sc = crop_transform(w, h, width, height)
+    interp = cv2.INTER_AREA if sc < 1 else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(f[y0 : y0 + ch, x0 : x0 + cw], (width, height), interpolation=interp) for f in frames])
