@@ -161,14 +161,20 @@ class StarBackend(Backend):
             self.worlds[world] = self.generator.encode_reference(torch.from_numpy(world.frames))
         self.warp.bind(world)
 
+    def _reference(self, world: ReferenceWorld) -> object:
+        """The world's reference cache: bound once by the env; a copied backend rebinds on first use."""
+        cache = self.worlds.get(world)
+        if cache is None:
+            self.bind(world)
+            cache = self.worlds[world]
+        return cache
+
     def reset(self, world: ReferenceWorld, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray) -> None:
-        self.bind(world)
         assert self.sessions is not None, "allocate() must come first"
-        self.generator.reset_sessions(self.worlds[world], self.sessions, torch.from_numpy(lanes),
+        self.generator.reset_sessions(self._reference(world), self.sessions, torch.from_numpy(lanes),
                                       torch.from_numpy(start_frames), torch.from_numpy(seeds.astype(np.int64)))
 
     def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
-        self.bind(world)
         assert self.sessions is not None
         w = self.warp.render(world, c2w, frames)
         dev = self.device
@@ -179,7 +185,7 @@ class StarBackend(Backend):
             rel = invert_pose(world.c2w[frames]) @ c2w  # target relative to the reference camera
             K = torch.from_numpy(scale_intrinsics(world.K, wd / world.width, h / world.height))
             plucker = plucker_rays(torch.from_numpy(rel), K, h, wd).permute(0, 3, 1, 2).to(dev)
-        out = self.generator.step(self.worlds[world], self.sessions, torch.from_numpy(lanes),
+        out = self.generator.step(self._reference(world), self.sessions, torch.from_numpy(lanes),
                                   torch.from_numpy(frames), render, mask, plucker, self.context, self.sampler)
         rgb = ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         if self.keep_covered:

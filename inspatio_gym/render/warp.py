@@ -58,19 +58,22 @@ class WarpRenderer:
         self.__dict__.update(state)
         self._tensors = weakref.WeakKeyDictionary()
 
-    def bind(self, world: ReferenceWorld) -> None:
-        if world not in self._tensors:
-            self._tensors[world] = (
+    def bind(self, world: ReferenceWorld) -> tuple:
+        """The world's arrays as tensors (views, no copy), made once per world."""
+        tensors = self._tensors.get(world)
+        if tensors is None:
+            tensors = self._tensors[world] = (
                 torch.from_numpy(world.frames),
                 torch.from_numpy(world.depth),
                 torch.from_numpy(world.c2w),
                 torch.from_numpy(world.K),
             )
+        return tensors
 
     def render(self, world: ReferenceWorld, c2w: np.ndarray, frames: np.ndarray) -> View:
-        """Views of cameras c2w [n,4,4] at reference frames [n] of one world."""
-        self.bind(world)
-        rgb_t, depth_t, c2w_t, K = self._tensors[world]
+        """Views of cameras c2w [n,4,4] at reference frames [n] of one world (bound on first use:
+        a copied renderer, e.g. after pickling, starts without its per-world tensors)."""
+        rgb_t, depth_t, c2w_t, K = self._tensors.get(world) or self.bind(world)
         idx = np.clip(frames[:, None] + self.offsets[None, :], 0, world.num_frames - 1)
         tgt = torch.from_numpy(c2w)
         if self.inpaint == "telea":  # cracks and render from the splat, then OpenCV per image
