@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from inspatio_gym.backends.star import DEFAULT_CHECKPOINT, StarBackend  # noqa: E402
 from inspatio_gym.backends.warp import WarpBackend  # noqa: E402
 from inspatio_gym.eval.metrics import masked_psnr, psnr, ssim  # noqa: E402
-from inspatio_gym.train.data import HELD_OUT_SEEDS  # noqa: E402
+from inspatio_gym.train.data.seeds import HELD_OUT_SEEDS  # noqa: E402
 from inspatio_gym.world.sources import procedural_world  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "real"
@@ -166,7 +166,7 @@ def long_rollout(ckpt: Path, steps: int) -> dict:
 
 def real_clips(methods: dict) -> dict:
     """Along the source trajectory: PSNR against the video; flicker on static pixels."""
-    from inspatio_gym.train.latents import load_real_worlds
+    from inspatio_gym.train.data.pair_sources import load_real_worlds
 
     out: dict = {}
     if not DATA.exists():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inspatio_gym.train.dmd import dmd_gradient, dmd_loss, jdmd_gradient, shifted_sigma
+from inspatio_gym.train.pipeline.dmd import dmd_gradient, dmd_loss, jdmd_gradient, shifted_sigma
 
 
 def test_dmd_gradient_hand_computed():

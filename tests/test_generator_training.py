@@ -190,8 +190,8 @@ def test_loaded_models_must_match_the_run(chain, tmp_path):
     with pytest.raises(ValueError, match="teacher_syn/teacher.safetensors.*clips, clip_frames is 3"):
         make_stage(replace(chain["configs"]["causal"], clip_frames=3, teacher_synthetic=t_syn, init=""))
     with pytest.raises(ValueError, match="the VAE in .* has config"):
-        make_stage(replace(chain["configs"]["distill"], model="cpu", size=64))
-    from inspatio_gym.train.clip_model import load_clip_model, save_clip_model
+        make_stage(replace(chain["configs"]["distill"], model="cpu"))
+    from inspatio_gym.train.pipeline.clip_model_file import load_clip_model, save_clip_model
 
     model, meta = load_clip_model(t_syn)
     other = tmp_path / "other.safetensors"
@@ -202,7 +202,7 @@ def test_loaded_models_must_match_the_run(chain, tmp_path):
 
 
 def test_real_pairs_never_use_the_target_as_its_own_reference():
-    from inspatio_gym.train.pairs import RealPairs
+    from inspatio_gym.train.data.pairs import RealPairs
 
     w = procedural_world(seed=2, num_frames=9, width=32, height=32)
     rp = RealPairs([w], frames=3, ref_window=1, max_shift=6)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from inspatio_gym.train.data import HELD_OUT_SEEDS, batch_rng
-from inspatio_gym.train.pairs import SyntheticPairs, double_reprojection
+from inspatio_gym.train.data.pairs import SyntheticPairs, double_reprojection
+from inspatio_gym.train.data.seeds import HELD_OUT_SEEDS, batch_rng
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor, m: torch.Tensor) -> float:

@@ -1,4 +1,4 @@
-"""The training-time rollout (model/unroll.py) computes what the inference generator does."""
+"""The training-time rollout (train/pipeline/unroll.py) computes what the inference generator does."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from inspatio_gym.model.config import CONFIGS
 from inspatio_gym.model.generator import StarGenerator
 from inspatio_gym.model.sampler import SessionNoise
-from inspatio_gym.model.unroll import Unroll
-from inspatio_gym.train.pairs import window_frames
+from inspatio_gym.train.data.pairs import window_frames
+from inspatio_gym.train.pipeline.unroll import Unroll
 
 
 def _setup(T: int = 3):
@@ -86,3 +86,14 @@ def test_forward_clip_with_frame_mask_equals_per_frame_passes():
         torch.testing.assert_close(got[:, f], want, atol=1e-5, rtol=1e-5)
     full = dit.forward_clip(frames, sigma, slots)  # bidirectional: frames see each other
     assert not torch.allclose(full, got)
+
+
+def test_the_rollout_is_training_code_not_model_code():
+    """The model package is inference only; the differentiable rollout lives with training."""
+    import importlib.util
+    from pathlib import Path
+
+    import inspatio_gym.model
+
+    assert not (Path(inspatio_gym.model.__file__).parent / "unroll.py").exists()
+    assert importlib.util.find_spec("inspatio_gym.model.unroll") is None

@@ -8,7 +8,7 @@ distribution; the student moves along
 
     g = sum_i lambda_i (x̂_fake - x̂_real_i) / mean|x - x̂_real_i|
 
-(`dmd.jdmd_gradient`). The critic is trained by flow matching on fresh student clips,
+(`pipeline.dmd.jdmd_gradient`). The critic is trained by flow matching on fresh student clips,
 critic_steps times per student update. Both use AdamW with betas (0, 0.999) as DMD does.
 The export is a STAR checkpoint of the student's EMA weights.
 """
@@ -18,26 +18,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from ..model.checkpoint import read_metadata
-from ..model.dit import CausalDiT
-from ..model.unroll import Unroll
-from .causal_stage import export_star, load_student_init
-from .clip_model import clip_x0, flow_matching_loss, load_clip_model, new_clip_model
-from .config import RunConfig
-from .dmd import dmd_loss, jdmd_gradient, shifted_sigma
-from .generator_common import GeneratorStageBase, allreduce_grads, clip_grads
-from .latents import LatentClips
+from ...model.dit import CausalDiT
+from ..config import DistillConfig
+from ..data.latents import LatentClips
+from ..pipeline.clip_model import clip_x0, flow_matching_loss, new_clip_model
+from ..pipeline.clip_model_file import load_clip_model
+from ..pipeline.dmd import dmd_loss, jdmd_gradient, shifted_sigma
+from ..pipeline.unroll import Unroll
+from ..trainer.optim import adamw, optimizer_step
+from .generator_base import GeneratorStage
+from .student import export_star, init_student
 
 __all__ = ["DistillStage"]
 
 
-class DistillStage(GeneratorStageBase):
+class DistillStage(GeneratorStage):
     ddp = False  # student and critic run many passes per step: gradients are averaged by hand
+    cfg: DistillConfig
+    betas = (0.0, 0.999)  # DMD's AdamW betas, for student and critic
 
-    def __init__(self, cfg: RunConfig, device: str = "cpu") -> None:
+    def __init__(self, cfg: DistillConfig, device: str = "cpu") -> None:
         super().__init__(cfg, device)
         if not cfg.init:
             raise ValueError("stage 'distill' starts from the causal stage's export (config key 'init')")
@@ -53,20 +55,14 @@ class DistillStage(GeneratorStageBase):
             self.teachers[name] = (model, weight)
         if not self.teachers:
             raise ValueError("JDMD needs at least one teacher with a non-zero weight")
-        torch.manual_seed(cfg.seed)
-        self.student = CausalDiT(self.gcfg)
-        self.check_compatible({k: v for k, v in read_metadata(cfg.init, generator=False).items() if k != "frames"},
-                              cfg.init, "init")
-        load_student_init(cfg.init, self.student)
+        self.student = init_student(self, cfg.init)
         # the critic starts as the control teacher (or the only one): fake = real at step 0
         first = self.teachers.get("synthetic", next(iter(self.teachers.values())))[0]
         self.critic = new_clip_model(self.gcfg, cfg.clip_frames)
         self.critic.load_state_dict(first.state_dict())
         self.critic.requires_grad_(True)
-        betas = (0.0, 0.999)
-        self.opt = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay)
-        self.critic_opt = torch.optim.AdamW(self.critic.parameters(), lr=cfg.critic_lr or cfg.lr, betas=betas,
-                                            weight_decay=cfg.weight_decay)
+        self.opt = adamw(self.student.parameters(), cfg.lr, self.betas, cfg.weight_decay)
+        self.critic_opt = adamw(self.critic.parameters(), cfg.critic_lr or cfg.lr, self.betas, cfg.weight_decay)
         self.sigmas = self.gcfg.sampler.sigmas()
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -74,9 +70,6 @@ class DistillStage(GeneratorStageBase):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"student": self.opt, "critic": self.critic_opt}
-
-    def batch(self, rng: np.random.Generator) -> LatentClips:
-        return self.latents(rng)
 
     def _rollout(self, lat: LatentClips, grad: bool) -> tuple[torch.Tensor, int]:
         exit_step = int(torch.randint(len(self.sigmas), ()))
@@ -94,11 +87,7 @@ class DistillStage(GeneratorStageBase):
             with torch.no_grad():
                 x, _ = self._rollout(lat, grad=False)
             loss, sc = flow_matching_loss(self.critic, lat, x, self.cfg.sigma_shift)
-            self.critic_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            allreduce_grads(list(self.critic.parameters()))
-            clip_grads(self.critic.parameters(), self.cfg.grad_clip)
-            self.critic_opt.step()
+            optimizer_step(self.critic_opt, loss, average=True, grad_clip=self.cfg.grad_clip)
             out["critic_flow_mse"] = sc["flow_mse"]
         # the student moves toward the teachers' distributions
         self.student.train()
@@ -114,11 +103,7 @@ class DistillStage(GeneratorStageBase):
             real = {name: (clip_x0(m, lat, x_t, sigma), w) for name, (m, w) in self.teachers.items()}
             g, mags = jdmd_gradient(x.detach(), fake, real)
         loss = dmd_loss(x, g)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        allreduce_grads(list(self.student.parameters()))
-        out["grad_norm"] = clip_grads(self.student.parameters(), self.cfg.grad_clip)
-        self.opt.step()
+        out["grad_norm"] = optimizer_step(self.opt, loss, average=True, grad_clip=self.cfg.grad_clip)
         out.update({"dmd_loss": float(loss.detach()), "exit_step": float(exit_step),
                     "target_mse": float((x.detach() - lat.target).square().mean())})
         out.update({f"g_{k}": v for k, v in mags.items()})

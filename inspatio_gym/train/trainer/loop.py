@@ -12,10 +12,8 @@ from __future__ import annotations
 import copy
 import gc
 import json
-import os
 import time
 from dataclasses import asdict
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -24,11 +22,14 @@ import torch
 import torch.distributed as dist
 from tqdm.auto import tqdm
 
-from .config import RunConfig
-from .data import batch_rng
+from ..config import RunConfig
+from ..data.seeds import batch_rng
+from .distributed import Dist
+from .optim import ema_update
+from .resume import check_same_run, saved_config
 from .state import load_train_state, save_train_state
 
-__all__ = ["Stage", "train", "Dist"]
+__all__ = ["Stage", "train"]
 
 
 class Stage(Protocol):
@@ -38,79 +39,9 @@ class Stage(Protocol):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
     def batch(self, rng: np.random.Generator) -> Any: ...
     def step(self, batch: Any, trained: torch.nn.Module) -> dict[str, float]: ...  # backward + optimiser step
-    # optional: ddp = False when the stage averages gradients itself (generator_common.allreduce_grads)
+    # optional: ddp = False when the stage averages gradients itself (optimizer_step(average=True))
     def samples(self, trained: torch.nn.Module) -> torch.Tensor | None: ...  # an image [3, H, W] in [0, 1]
     def export(self, model: torch.nn.Module, path: Path, meta: dict[str, Any]) -> Path: ...
-
-
-class Dist:
-    """Rank and world size from torchrun's environment; a process group when world > 1."""
-
-    def __init__(self, device: str) -> None:
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.local = int(os.environ.get("LOCAL_RANK", "0"))
-        self.device = torch.device(device if device != "cuda" else f"cuda:{self.local}")
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.device)
-        if self.world > 1 and not dist.is_initialized():
-            # a rank that dies must not leave the others waiting forever in a collective
-            timeout = timedelta(seconds=float(os.environ.get("INSPATIO_GYM_DIST_TIMEOUT", "1800")))
-            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo", timeout=timeout)
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-    def barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
-    def broadcast(self, value: Any) -> Any:
-        """Rank 0's value on every rank."""
-        if self.world == 1:
-            return value
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
-    def close(self) -> None:
-        if self.world > 1 and dist.is_initialized():
-            dist.barrier()
-            time.sleep(0.05)  # let gloo's threads release finished work (they need the GIL)
-            dist.destroy_process_group()
-
-
-#: Config fields a resumed run may change (how long it runs, where it logs), not what it trains.
-_RESUMABLE_CHANGES = {"steps", "out", "log_every", "save_every", "sample_every"}
-
-
-def _check_same_run(saved: dict, now: dict, path: Path) -> None:
-    # a state saved before a config field existed ran with that field's default
-    saved = {**asdict(RunConfig(stage=saved.get("stage", "vae"))), **saved}
-    diff = sorted(k for k in set(saved) | set(now) if k not in _RESUMABLE_CHANGES and
-                  json.dumps(saved.get(k), sort_keys=True) != json.dumps(now.get(k), sort_keys=True))
-    if diff:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff)
-        raise ValueError(f"{str(path)!r} is the state of a different run ({detail}); resume with the same "
-                         "config, or pass --restart to start over")
-
-
-def _saved_config(path: Path) -> dict:
-    from ..model.checkpoint import read_metadata
-
-    try:
-        return json.loads(read_metadata(path, generator=False).get("extra", "{}")).get("config", {})
-    except (json.JSONDecodeError, AttributeError):
-        return {}  # load_train_state reports a broken state with its own message
-
-
-def _ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    with torch.no_grad():
-        for e, p in zip(ema.parameters(), model.parameters()):
-            e.mul_(decay).add_(p.detach(), alpha=1 - decay)
-        for e, b in zip(ema.buffers(), model.buffers()):
-            e.copy_(b)
 
 
 def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", resume: bool = True,
@@ -143,7 +74,7 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
     found = d.broadcast(state_path.exists() if d.main else False)  # rank 0's filesystem decides
     if resume and found:
         # the config first: a changed run is named by what changed, before anything is overwritten
-        _check_same_run(_saved_config(state_path), asdict(cfg), state_path)
+        check_same_run(saved_config(state_path), cfg, state_path)
         start, extra = load_train_state(state_path, modules, opts)
         spent = float(extra.get("seconds", 0.0))
     trained = student
@@ -172,7 +103,7 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         batch = stage.batch(rng)
         last = stage.step(batch, trained)
         if ema is not None:
-            _ema_update(ema, student, cfg.ema)
+            ema_update(ema, student, cfg.ema)
         n = step + 1
         if d.main and (n % cfg.log_every == 0 or n == end):
             bar.set_postfix({k: f"{v:.4g}" for k, v in last.items()})
@@ -183,7 +114,7 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         if d.main and (n % cfg.sample_every == 0 or n == end):
             img = stage.samples(ema if ema is not None else student)
             if img is not None:
-                from ..io.media import write_png
+                from ...io.media import write_png
 
                 write_png(out / "samples" / f"{n:07d}.png", (img.clamp(0, 1) * 255 + 0.5).byte().permute(1, 2, 0).numpy())
                 if writer is not None:

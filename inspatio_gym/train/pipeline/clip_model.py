@@ -10,23 +10,15 @@ the model predicts v = eps - x0, so x0 = x_t - s v.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
-from safetensors.torch import save_file
 
-from ..io.atomic import atomic_path
-from ..model.checkpoint import read_metadata
-from ..model.config import GeneratorConfig
-from ..model.dit import CausalDiT
+from ...model.config import GeneratorConfig
+from ...model.dit import CausalDiT
+from ..data.latents import LatentClips
 from .dmd import shifted_sigma
-from .latents import LatentClips
 
-__all__ = ["clip_slots", "clip_velocity", "clip_x0", "flow_matching_loss", "clip_ode", "save_clip_model",
-           "load_clip_model", "new_clip_model"]
+__all__ = ["clip_slots", "clip_velocity", "clip_x0", "flow_matching_loss", "clip_ode", "new_clip_model"]
 
 
 def clip_slots(frames: int, ref_window: int) -> int:
@@ -85,27 +77,3 @@ def clip_ode(model: CausalDiT, lat: LatentClips, noise: torch.Tensor, steps: int
         sig = torch.full((x.shape[0],), s, device=x.device, dtype=x.dtype)
         x = x + (nxt - s) * clip_velocity(model, lat, x, sig)
     return x, {r: seen[min(seen, key=lambda k: abs(k - r))] for r in (record or [])}
-
-
-FORMAT = "inspatio_gym.clip_model"
-
-
-def save_clip_model(path: Path, model: CausalDiT, cfg: GeneratorConfig, frames: int, extra: dict) -> Path:
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    md = {"format": FORMAT, "config": cfg.to_json(), "frames": str(frames),
-          **{k: v if isinstance(v, str) else json.dumps(v) for k, v in extra.items()}}
-    with atomic_path(path, ".tmp") as tmp:
-        save_file(tensors, tmp, metadata=md)
-    return path
-
-
-def load_clip_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[CausalDiT, dict[str, str]]:
-    """A teacher exported by the teacher stage, frozen, with its metadata."""
-    meta = read_metadata(path, generator=False)
-    if meta.get("format") != FORMAT:
-        raise ValueError(f"{str(path)!r} is not a teacher exported by the teacher stage (format {meta.get('format')!r})")
-    cfg = GeneratorConfig.from_json(meta["config"])
-    model = new_clip_model(cfg, int(meta["frames"]))
-    with safe_open(str(path), framework="pt") as f:
-        model.load_state_dict({k: f.get_tensor(k) for k in f.keys()})
-    return model.eval().requires_grad_(False).to(device), meta

@@ -3,7 +3,7 @@
 With synthetic pairs (real_fraction = 0) it is the control teacher: it learns how views
 move, including what appears in disocclusions. With real clips (real_fraction = 1) it is the
 fidelity teacher: it learns what real frames look like. Both see the condition exactly as
-the causal generator will (render, mask, reference window; see `clip_model`). The export is
+the causal generator will (render, mask, reference window; see `pipeline.clip_model`). The export is
 teacher.safetensors, which the causal and distill stages load.
 """
 
@@ -12,22 +12,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from .clip_model import clip_ode, flow_matching_loss, load_clip_model, new_clip_model, save_clip_model
-from .config import RunConfig
-from .data import FIXED_SAMPLES
-from .generator_common import GeneratorStageBase, allreduce_grads, clip_grads
-from .latents import LatentClips
+from ..config import TeacherConfig
+from ..data.latents import LatentClips
+from ..data.seeds import FIXED_SAMPLES
+from ..pipeline.clip_model import clip_ode, flow_matching_loss, new_clip_model
+from ..pipeline.clip_model_file import load_clip_model, save_clip_model
+from ..trainer.optim import adamw, optimizer_step
+from .generator_base import GeneratorStage
 
 __all__ = ["TeacherStage"]
 
 
-class TeacherStage(GeneratorStageBase):
+class TeacherStage(GeneratorStage):
     ddp = False  # the clip pass is not DDP's forward: gradients are averaged by hand
+    cfg: TeacherConfig
 
-    def __init__(self, cfg: RunConfig, device: str = "cpu") -> None:
+    def __init__(self, cfg: TeacherConfig, device: str = "cpu") -> None:
         super().__init__(cfg, device)
         torch.manual_seed(cfg.seed)
         self.model = new_clip_model(self.gcfg, cfg.clip_frames)
@@ -35,8 +37,7 @@ class TeacherStage(GeneratorStageBase):
             init, meta = load_clip_model(cfg.init)
             self.check_compatible(meta, cfg.init, "init")
             self.model.load_state_dict(init.state_dict())
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, betas=cfg.betas,
-                                     weight_decay=cfg.weight_decay)
+        self.opt = adamw(self.model.parameters(), cfg.lr, cfg.betas, cfg.weight_decay)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"student": self.model}
@@ -44,16 +45,9 @@ class TeacherStage(GeneratorStageBase):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"student": self.opt}
 
-    def batch(self, rng: np.random.Generator) -> LatentClips:
-        return self.latents(rng)
-
     def step(self, lat: LatentClips, trained: torch.nn.Module) -> dict[str, float]:
         loss, scalars = flow_matching_loss(self.model, lat, lat.target, self.cfg.sigma_shift)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        allreduce_grads(list(self.model.parameters()))
-        scalars["grad_norm"] = clip_grads(self.model.parameters(), self.cfg.grad_clip)
-        self.opt.step()
+        scalars["grad_norm"] = optimizer_step(self.opt, loss, average=True, grad_clip=self.cfg.grad_clip)
         return scalars
 
     @torch.no_grad()

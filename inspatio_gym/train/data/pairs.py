@@ -20,13 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..geometry.camera import make_pose, rot_x, rot_y
-from ..geometry.view import finish_splat
-from ..geometry.warp import forward_warp
-from ..render.condition import condition_from_view, condition_renderer
-from ..world.reference import ReferenceWorld
-from ..world.sources import procedural_world
-from .data import TRAIN_SEEDS
+from ...geometry.camera import make_pose, rot_x, rot_y
+from ...geometry.view import finish_splat
+from ...geometry.warp import forward_warp
+from ...render.condition import condition_from_view, condition_renderer
+from ...world.reference import ReferenceWorld
+from ...world.sources import procedural_world
+from .seeds import TRAIN_SEEDS
 
 __all__ = ["PairBatch", "RealPairs", "SyntheticPairs", "double_reprojection", "random_offset", "window_frames"]
 

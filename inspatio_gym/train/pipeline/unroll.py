@@ -1,4 +1,4 @@
-"""STAR generation over a clip as a differentiable function: what training runs.
+"""STAR generation over a clip as a differentiable function: what the causal and distill stages run.
 
 `StarGenerator.step` is the inference path (caches, streams, no autograd). This is the same
 computation written for training: the same RoPE slots, the same context layout (reference
@@ -18,8 +18,8 @@ from typing import Callable
 
 import torch
 
-from .config import GeneratorConfig
-from .dit import CausalDiT
+from ...model.config import GeneratorConfig
+from ...model.dit import CausalDiT
 
 __all__ = ["Unroll"]
 

@@ -19,59 +19,31 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model.checkpoint import save_checkpoint
-from ..model.checkpoint import read_metadata
-from ..model.dit import CausalDiT
-from ..model.generator import StarGenerator
-from ..model.unroll import Unroll
-from .clip_model import clip_ode, load_clip_model
-from .config import RunConfig
-from .generator_common import GeneratorStageBase, allreduce_grads, clip_grads
-from .latents import LatentClips
+from ..config import CausalConfig
+from ..data.latents import LatentClips
+from ..pipeline.clip_model import clip_ode
+from ..pipeline.clip_model_file import load_clip_model
+from ..pipeline.unroll import Unroll
+from ..trainer.optim import adamw, optimizer_step
+from .generator_base import GeneratorStage
+from .student import export_star, init_student
 
-__all__ = ["CausalStage", "export_star", "load_student_init"]
-
-
-def load_student_init(path: str, student: CausalDiT) -> None:
-    """Weights from a teacher export (same transformer; its RoPE tables are not weights) or
-    from a STAR checkpoint (its transformer)."""
-    meta = read_metadata(path, generator=False)
-    if meta.get("format") == "inspatio_gym.clip_model":
-        model, _ = load_clip_model(path)
-        student.load_state_dict(model.state_dict())
-    else:
-        from ..model.checkpoint import load_checkpoint
-
-        _, state, _ = load_checkpoint(path)
-        student.load_state_dict({k[len("dit."):]: v for k, v in state.items() if k.startswith("dit.")})
+__all__ = ["CausalStage"]
 
 
-def export_star(path: Path, stage: GeneratorStageBase, dit: torch.nn.Module, meta: dict[str, Any]) -> Path:
-    """A STAR checkpoint: the frozen VAE and the trained causal transformer."""
-    gen = StarGenerator(stage.gcfg)
-    gen.vae.load_state_dict(stage.vae.state_dict())
-    gen.dit.load_state_dict(dit.state_dict())
-    return save_checkpoint(path, gen, stage.gcfg, {"stage": stage.cfg.stage, "vae": stage.cfg.vae, **meta})
-
-
-class CausalStage(GeneratorStageBase):
+class CausalStage(GeneratorStage):
     ddp = False  # the student runs many passes per step: gradients are averaged by hand
+    cfg: CausalConfig
 
-    def __init__(self, cfg: RunConfig, device: str = "cpu") -> None:
+    def __init__(self, cfg: CausalConfig, device: str = "cpu") -> None:
         super().__init__(cfg, device)
         teacher = cfg.teacher_synthetic or cfg.init
         if not teacher:
             raise ValueError("stage 'causal' needs a teacher export (config key 'teacher_synthetic' or 'init')")
         self.teacher, meta = load_clip_model(teacher, self.device)
         self.check_compatible(meta, teacher, "teacher")
-        torch.manual_seed(cfg.seed)
-        self.student = CausalDiT(self.gcfg)
-        if cfg.init:
-            self.check_compatible({k: v for k, v in read_metadata(cfg.init, generator=False).items() if k != "frames"},
-                                  cfg.init, "init")
-            load_student_init(cfg.init, self.student)
-        self.opt = torch.optim.AdamW(self.student.parameters(), lr=cfg.lr, betas=cfg.betas,
-                                     weight_decay=cfg.weight_decay)
+        self.student = init_student(self, cfg.init)
+        self.opt = adamw(self.student.parameters(), cfg.lr, cfg.betas, cfg.weight_decay)
         self.sigmas = self.gcfg.sampler.sigmas()
 
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -101,11 +73,7 @@ class CausalStage(GeneratorStageBase):
             gt_loss = sum(gt) / len(gt)
             loss = loss + self.cfg.gt_weight * gt_loss
             extra["gt_mse"] = float(gt_loss.detach())
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        allreduce_grads(list(self.student.parameters()))
-        gn = clip_grads(self.student.parameters(), self.cfg.grad_clip)
-        self.opt.step()
+        gn = optimizer_step(self.opt, loss, average=True, grad_clip=self.cfg.grad_clip)
         out = {"loss": float(loss.detach()), "grad_norm": gn, **extra}
         out.update({f"mse_sigma{s:.3g}": float(v.detach()) for (s, _), v in zip(inputs, losses)})
         return out

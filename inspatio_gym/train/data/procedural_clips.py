@@ -1,9 +1,5 @@
-"""Training data rendered on the fly from procedural worlds (exact, infinite, seeded).
-
-Every sample is a function of (run seed, step, rank, index): a resumed or distributed run
-sees exactly the data an uninterrupted single run would. Worlds whose seed is in
-HELD_OUT_SEEDS are never used for training; evaluation uses only them.
-"""
+"""The vae stage's data: clips rendered on the fly from procedural worlds (exact, infinite,
+seeded by the caller's generator, worlds from TRAIN_SEEDS only)."""
 
 from __future__ import annotations
 
@@ -13,24 +9,11 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from ..geometry.camera import intrinsics_from_fov, make_pose, rot_x, rot_y
-from ..scenes import make_scene
+from ...geometry.camera import intrinsics_from_fov, make_pose, rot_x, rot_y
+from ...scenes import make_scene
+from .seeds import TRAIN_SEEDS
 
-__all__ = ["FIXED_SAMPLES", "HELD_OUT_SEEDS", "TRAIN_SEEDS", "ProceduralClips", "batch_rng"]
-
-#: Procedural worlds kept out of every training stage, for evaluation.
-HELD_OUT_SEEDS: tuple[int, ...] = tuple(range(900_000, 900_032))
-#: Training worlds are drawn from this range (disjoint from HELD_OUT_SEEDS).
-TRAIN_SEEDS = range(0, 100_000)
-
-
-#: "Steps" of the fixed sample and statistics batches, outside any run's step range.
-FIXED_SAMPLES = 2**40
-
-
-def batch_rng(seed: int, step: int, rank: int = 0) -> np.random.Generator:
-    """The generator of one step's batch on one rank."""
-    return np.random.default_rng([int(seed), int(step), int(rank), 0x1A5])
+__all__ = ["ProceduralClips"]
 
 
 class ProceduralClips:

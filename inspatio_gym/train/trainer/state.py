@@ -17,8 +17,8 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..io.atomic import atomic_path
-from ..model.checkpoint import CheckpointError, read_metadata
+from ...io.atomic import atomic_path
+from ...model.checkpoint import CheckpointError, read_metadata
 
 __all__ = ["TRAIN_FORMAT", "save_train_state", "load_train_state"]
 

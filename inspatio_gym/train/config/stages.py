@@ -1,0 +1,86 @@
+"""Each stage's config: the shared base plus only the fields that stage reads.
+
+Defaults are the values the shipped configs share (the CPU chain under runs/*_cpu), so
+those TOMLs state only what is particular to their run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .run import RunConfig
+
+__all__ = ["CausalConfig", "DistillConfig", "GeneratorStageConfig", "STAGE_CONFIGS", "TeacherConfig", "VaeConfig"]
+
+
+@dataclass(frozen=True)
+class VaeConfig(RunConfig):
+    stage: str = "vae"
+    out: str = "runs/vae"
+    betas: tuple[float, float] = (0.9, 0.999)
+    loss: dict[str, float] = field(default_factory=lambda: {"l1": 1.0, "mse": 1.0, "grad": 0.5})
+
+
+@dataclass(frozen=True)
+class GeneratorStageConfig(RunConfig):
+    """What the generator stages (teacher, causal, distill) share: the frozen VAE, the data mix,
+    the weights to start from, gradient clipping."""
+
+    ema: float = 0.99
+    vae: str = "runs/vae_cpu/vae.safetensors"  # the vae stage's export (configs/train/vae_cpu.toml), frozen
+    init: str = ""  # weights to start from (teacher: optional; causal: a teacher; distill: the causal export)
+    real: list[str] = field(default_factory=list)  # real videos / 7-Scenes folders (globs)
+    real_fraction: float = 0.0  # share of each batch from real clips (1: the fidelity teacher)
+    data_clips: int = 4096  # > 0: a fixed training set of this many clips (built lazily, reused); 0: all fresh
+    grad_clip: float = 1.0  # max global gradient norm (0: none)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (0.0 <= self.real_fraction <= 1.0):
+            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
+        if self.data_clips < 0:
+            raise ValueError(f"data_clips must be >= 0, got {self.data_clips!r}")
+
+
+@dataclass(frozen=True)
+class TeacherConfig(GeneratorStageConfig):
+    stage: str = "teacher"
+    out: str = "runs/teacher"
+    betas: tuple[float, float] = (0.9, 0.99)
+    sigma_shift: float = 3.0  # training noise levels: shifted uniform
+    ode_steps: int = 8  # ODE steps of the sample images
+
+
+@dataclass(frozen=True)
+class CausalConfig(GeneratorStageConfig):
+    stage: str = "causal"
+    out: str = "runs/causal"
+    betas: tuple[float, float] = (0.9, 0.99)
+    teacher_synthetic: str = ""  # the teacher whose ODE is regressed ("" : init)
+    ode_steps: int = 8  # teacher ODE steps that make the regression targets
+    gt_weight: float = 1.0  # weight of a regression onto the true clip (teacher forcing on data)
+
+
+@dataclass(frozen=True)
+class DistillConfig(GeneratorStageConfig):
+    """DMD's AdamW betas (0, 0.999) are fixed by the stage, not configured."""
+
+    stage: str = "distill"
+    out: str = "runs/distill"
+    teacher_synthetic: str = ""  # the control teacher's export
+    teacher_real: str = ""  # the fidelity teacher's export
+    jdmd: dict[str, float] = field(default_factory=lambda: {"synthetic": 1.0, "real": 0.5})
+    sigma_shift: float = 3.0  # the critic's flow-matching noise levels
+    critic_steps: int = 2  # fake-score updates per generator update
+    critic_lr: float = 1e-4  # 0: the generator's lr
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        bad = sorted(set(self.jdmd) - {"synthetic", "real"})
+        if bad:
+            raise ValueError(f"unknown jdmd teacher(s) {bad}; known: ['real', 'synthetic']")
+
+
+#: stage name -> its config class
+STAGE_CONFIGS: dict[str, type[RunConfig]] = {"vae": VaeConfig, "teacher": TeacherConfig, "causal": CausalConfig,
+                                              "distill": DistillConfig}
