@@ -57,16 +57,25 @@ __all__ = sorted(_API) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "ENV_IDS":  # the registered ids (registering them if gymnasium was not loaded yet)
+        from .registration import register_envs
+
+        return register_envs()
     module = _API.get(name)
     if module is None:
-        raise AttributeError(f"module 'inspatio_gym' has no attribute {name!r}")
+        try:  # a subpackage by attribute, as after an eager import: inspatio_gym.envs
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+        raise AttributeError(f"module 'inspatio_gym' has no attribute {name!r}") from None
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # the next lookup is a plain attribute
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_API))
+    return sorted(set(globals()) | set(_API) | {"ENV_IDS"})
 
 
 def _register() -> None:
@@ -76,20 +85,36 @@ def _register() -> None:
 
 
 class _AfterGymnasium(importlib.abc.MetaPathFinder):
-    """Registers the env ids right after `import gymnasium` has run (once, then removes itself)."""
+    """Registers the env ids right after `import gymnasium` has run.
+
+    It stays on sys.meta_path until gymnasium is actually imported (a mere
+    importlib.util.find_spec probe does not use it up), then removes itself.
+    """
+
+    _looking = False
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "gymnasium":
+        if name != "gymnasium" or self._looking:
             return None
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
+        self._looking = True
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._looking = False
         if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
         run = spec.loader.exec_module
 
         def exec_module(module: Any) -> None:
             run(module)
-            _register()
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            try:
+                _register()
+            except Exception as e:  # never break gymnasium's own import
+                import warnings
+
+                warnings.warn(f"inspatio_gym could not register its envs: {e}", RuntimeWarning, stacklevel=2)
 
         spec.loader.exec_module = exec_module  # type: ignore[method-assign]
         return spec
@@ -97,5 +122,5 @@ class _AfterGymnasium(importlib.abc.MetaPathFinder):
 
 if "gymnasium" in sys.modules:
     _register()
-elif not any(isinstance(f, _AfterGymnasium) for f in sys.meta_path):
+elif not any(type(f).__name__ == "_AfterGymnasium" for f in sys.meta_path):
     sys.meta_path.insert(0, _AfterGymnasium())

@@ -119,7 +119,7 @@ def test_distilled_checkpoint_drives_the_env_deterministically(chain):
     ckpt = str(chain["root"] / "distill" / "star.safetensors")
 
     def run(seed: int) -> list[np.ndarray]:
-        env = gym.make("InspatioWorld-v0", backend="star", checkpoint=ckpt, width=32, height=32)
+        env = gym.make("InspatioWorld-v0", backend="star", backend_options={"checkpoint": ckpt}, width=32, height=32)
         obs, _ = env.reset(seed=seed)
         frames = [obs["rgb"] if isinstance(obs, dict) else obs]
         for a in [0, 1, 2, 3]:

@@ -410,9 +410,11 @@ def test_top_level_backend_keywords_still_work_with_a_deprecation_warning(tmp_pa
     new = gym.make("InspatioWorld-v0", backend_options={"checkpoint": str(p), "device": "cpu"}, **kw)
     np.testing.assert_array_equal(old.reset(seed=3)[0], new.reset(seed=3)[0])
     np.testing.assert_array_equal(old.step(1)[0], new.step(1)[0])
-    with pytest.raises(ValueError, match="checkpoint given twice"):
+    with pytest.warns(DeprecationWarning):  # the same value twice is no conflict
+        gym.make("InspatioWorld-v0", checkpoint=str(p), backend_options={"checkpoint": str(p)}, **kw)
+    with pytest.raises(ValueError, match="checkpoint given twice with different values"):
         with pytest.warns(DeprecationWarning):
-            gym.make("InspatioWorld-v0", checkpoint=str(p), backend_options={"checkpoint": str(p)}, **kw)
+            gym.make("InspatioWorld-v0", checkpoint=str(p), backend_options={"checkpoint": "other.safetensors"}, **kw)
     with pytest.raises(ValueError, match="apply to backend='star'"):
         with pytest.warns(DeprecationWarning):
             gym.make("InspatioWorld-v0", threads=1)

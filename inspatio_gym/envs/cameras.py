@@ -116,8 +116,7 @@ class CameraBatch:
         self.start[lanes] = start_frames
         self.k[lanes] = 0
         self.rig.reset(lanes, anchors, self.scales[lanes])
-        none = np.zeros(self.n, bool)
-        return self._observe(lanes, none, none)
+        return self._observe(lanes, np.zeros(self.n, bool), np.zeros(self.n, bool))
 
     def step(self, actions: object, active: np.ndarray | None = None) -> StepResult:
         """Advance the active lanes (default: all) by one action and one reference frame.
@@ -193,8 +192,7 @@ class CameraBatch:
             raise ValueError("poses must have orthonormal rotations (rigid camera-to-world)")
         self.rig.set_pose(self.all_lanes, c2w)
         self.k += 1
-        none = np.zeros(self.n, dtype=bool)
-        return self._observe(None, none, none)
+        return self._observe(None, np.zeros(self.n, bool), np.zeros(self.n, bool))
 
     def _observe(self, lanes: np.ndarray | None, collided: np.ndarray, leashed: np.ndarray) -> StepResult:
         """Views of the given lanes (None: all); the others' slots are left empty."""

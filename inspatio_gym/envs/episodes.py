@@ -46,6 +46,7 @@ class Episodes:
         extra = task.extra_spaces(H, W)
         self.space = with_fields(observations.space, extra)
         self.dict_obs = isinstance(self.space, spaces.Dict)
+        self._legacy_info: dict[str, np.ndarray] | None = None
         self._no_fields = not extra
 
     def _obs(self, result: StepResult) -> Any:
@@ -59,13 +60,15 @@ class Episodes:
 
     def _info(self, result: StepResult) -> dict[str, np.ndarray]:
         info: dict[str, np.ndarray] = {
-            "pose": result.c2w,
+            "pose": result.c2w.copy(),  # the rig's own array: a wrapper may edit the info
             "frame": result.frame,
             "collided": result.collided,
             "leashed": result.leashed,
             "coverage": np.count_nonzero(result.view.mask.reshape(self.n, -1), axis=1) / result.view.mask[0].size,
         }
         info.update(self.task.info(self.core, result))
+        if self._legacy_info is not None:
+            info.update(self._legacy_info)
         return info
 
     def reset(self, lanes: np.ndarray, start: np.ndarray, rngs: list[np.random.Generator],
@@ -76,6 +79,8 @@ class Episodes:
         r = self.core.reset(lanes, start, seeds, offsets)
         self.task.reset(self.core, lanes, rngs, r)
         self.elapsed[lanes] = 0
+        if self._legacy_info is not None:  # a 0.1-API task (seen at its first step): info from step(), as before
+            self._legacy_info = _legacy_task_info(self.task, self.task.step(self.core, r, np.zeros(self.n, bool))[2])
         n = self.n
         return Transition(self._obs(r), np.zeros(n), np.zeros(n, bool), np.zeros(n, bool), self._info(r), r)
 
@@ -89,7 +94,10 @@ class Episodes:
         return self._finish(self.core.step_to(c2w), np.ones(self.n, bool))
 
     def _finish(self, r: StepResult, active: np.ndarray) -> Transition:
-        reward, terminated = self.task.step(self.core, r, active)
+        out = self.task.step(self.core, r, active)
+        reward, terminated = out[0], out[1]
+        if len(out) == 3:  # a task written for the 0.1 API: (reward, terminated, info) from step()
+            self._legacy_info = _legacy_task_info(self.task, out[2])
         self.elapsed += active
         terminated = terminated & active
         truncated = r.end_of_video & active & ~terminated
@@ -110,6 +118,19 @@ def make_episodes(options: EnvOptions, worlds: list, max_episode_steps: int | No
     core = CameraBatch(worlds, backend, options.control, options.action_mode, options.time_mode,
                        render=renderer.render, separation=separation)
     return Episodes(core, options.new_task(), options.observations, max_episode_steps)
+
+
+def _legacy_task_info(task: Task, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import warnings
+
+    if not getattr(task, "_warned_legacy", False):
+        warnings.warn(f"{type(task).__name__}.step() returns (reward, terminated, info): since 0.2 it returns "
+                      "(reward, terminated) and info fields come from Task.info()", DeprecationWarning, stacklevel=3)
+        try:
+            task._warned_legacy = True  # type: ignore[attr-defined]
+        except AttributeError:
+            pass
+    return info
 
 
 def lane_info(info: dict[str, np.ndarray], i: int) -> dict[str, Any]:

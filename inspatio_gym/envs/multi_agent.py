@@ -56,12 +56,12 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         self.possible_agents = [f"camera_{i}" for i in range(n)]
         self.agents: list[str] = []
         self.render_mode = render_mode
-        self.max_cycles = int(max_cycles)
+        max_cycles = int(max_cycles)
         self.separation = float(separation)
         worlds = self.options.load_worlds(1) * n  # one world object for every agent
         self.world = worlds[0]
         self.metadata = {**self.metadata, "render_fps": self.world.fps}
-        self.episodes = make_episodes(self.options, worlds, max_episode_steps=self.max_cycles,
+        self.episodes = make_episodes(self.options, worlds, max_episode_steps=max_cycles,
                                       separation=self.separation)
         self._obs_space = self.episodes.space
         H, W = self.world.height, self.world.width
@@ -69,6 +69,17 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         self._act_space = self.options.action_space()
         self._rngs = [seeding.np_random(None)[0] for _ in range(n)]
         self._last: Transition | None = None
+
+    @property
+    def max_cycles(self) -> int:
+        """Steps until every agent is truncated (Episodes' time limit)."""
+        return int(self.episodes.max_episode_steps)
+
+    @max_cycles.setter
+    def max_cycles(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"max_cycles must be a positive integer, got {value!r}")
+        self.episodes.max_episode_steps = int(value)
 
     # -- PettingZoo API --------------------------------------------------------------------
     def observation_space(self, agent: str) -> Any:

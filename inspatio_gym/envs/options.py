@@ -49,8 +49,22 @@ __all__ = ["EnvOptions", "reset_options", "source_fps"]
 
 Source = Any  # Path | ReferenceWorld | "procedural:..." | None
 
-#: Top-level keywords that moved into backend_options (kept working, with a warning).
-_MOVED_TO_BACKEND = ("checkpoint", "device", "threads", "compile")
+#: Top-level keywords that moved into backend_options (kept working, with a warning), and
+#: their defaults: a default value means "not asked for", as it did before the move.
+_MOVED_TO_BACKEND = {"checkpoint": None, "device": "auto", "threads": None, "compile": False}
+
+
+def _user_stacklevel() -> int:
+    """The stacklevel of the first frame outside this package and gymnasium (the user's call)."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    while frame is not None:
+        name = frame.f_globals.get("__name__", "")
+        if not (name.startswith("inspatio_gym") or name.startswith("gymnasium")):
+            return level
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _check_source(video: Any, world: Any) -> Source:
@@ -135,16 +149,21 @@ class EnvOptions:
         if backend_options is not None and not isinstance(backend_options, dict):
             raise TypeError(f"backend_options must be a dict, got {type(backend_options).__name__}")
         backend_options = dict(backend_options or {})
-        for name in _MOVED_TO_BACKEND:
-            if name in control:
-                value = control.pop(name)
-                warnings.warn(f"{name}= is deprecated; pass backend_options={{{name!r}: {value!r}}}",
-                              DeprecationWarning, stacklevel=4)
-                if name in backend_options:
-                    raise ValueError(f"{name} given twice: as {name}= and in backend_options")
-                backend_options[name] = value
+        is_star = backend == "star" or getattr(backend, "name", None) == "star"
+        for name, default in _MOVED_TO_BACKEND.items():
+            if name not in control:
+                continue
+            value = control.pop(name)
+            warnings.warn(f"{name}= is deprecated; pass backend_options={{{name!r}: {value!r}}}",
+                          DeprecationWarning, stacklevel=_user_stacklevel())
+            if value is default or (isinstance(value, str) and value == default):
+                continue  # the default asks for nothing, with any backend
+            if name in backend_options and backend_options[name] != value:
+                raise ValueError(f"{name} given twice with different values: {name}={value!r} and "
+                                 f"backend_options[{name!r}]={backend_options[name]!r}")
+            backend_options.setdefault(name, value)
         moved = sorted(set(_MOVED_TO_BACKEND) & set(backend_options))
-        if moved and not (backend == "star" or getattr(backend, "name", None) == "star"):
+        if moved and not is_star:
             raise ValueError(f"{', '.join(moved)} apply to backend='star', not {backend!r}")
         cfg = ControlConfig.from_kwargs(**control)
         task_options = dict(task_options or {})

@@ -16,6 +16,9 @@ from .options import EnvOptions, reset_options
 __all__ = ["WorldEnv", "OBS_MODES"]
 
 RESET_OPTIONS = ("start_frame",)
+#: positional arguments, in the order WorldEnv has always taken them
+_POSITIONAL = ("video", "world", "width", "height", "backend", "backend_options", "action_mode", "time_mode",
+               "obs_mode", "world_options", "depth_range", "render_mode")
 HOLE_COLOUR = np.array([255, 0, 255], dtype=np.uint8)  # debug_view: pixels the reference does not cover
 
 
@@ -88,7 +91,16 @@ class WorldEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 12}
 
-    def __init__(self, render_mode: str | None = None, **options: Any) -> None:
+    def __init__(self, *args: Any, render_mode: str | None = None, **options: Any) -> None:
+        if len(args) > len(_POSITIONAL):
+            raise TypeError(f"WorldEnv takes at most {len(_POSITIONAL)} positional arguments ({', '.join(_POSITIONAL)})")
+        for name, value in zip(_POSITIONAL, args):  # the order of the original signature
+            if name in options or (name == "render_mode" and render_mode is not None):
+                raise TypeError(f"WorldEnv got multiple values for argument {name!r}")
+            if name == "render_mode":
+                render_mode = value
+            else:
+                options[name] = value
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; expected one of {self.metadata['render_modes']}")
         if isinstance(options.get("video"), (list, tuple)) or isinstance(options.get("world"), (list, tuple)):
@@ -103,7 +115,7 @@ class WorldEnv(gym.Env):
         self.metadata = {**self.metadata, "render_fps": self.options.fps()}
         self.world: ReferenceWorld | None = None
         self.episodes: Episodes | None = None
-        self._last: StepResult | None = None
+        self._last: StepResult | None = None  # None until a reset succeeded
 
     # -- gymnasium API -------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
@@ -116,6 +128,7 @@ class WorldEnv(gym.Env):
             (self.world,) = self.options.load_worlds(1)
             self.metadata = {**self.metadata, "render_fps": self.world.fps}
             self.episodes = make_episodes(self.options, [self.world])
+        self._last = None  # a reset that fails leaves the env unsteppable, as before its first reset
         tr = self.episodes.reset(np.array([0]), np.array([int(start)]), [self.np_random])
         self._last = tr.result
         obs, _, _, _, info = self._one(tr)
@@ -126,7 +139,7 @@ class WorldEnv(gym.Env):
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
-        if self.episodes is None:
+        if self._last is None:
             raise RuntimeError("step() called before reset(): call env.reset() first")
         tr = self.episodes.step((action,))
         self._last = tr.result
@@ -137,7 +150,7 @@ class WorldEnv(gym.Env):
 
         No leash or collision applies to explicit poses; time advances one frame.
         """
-        if self.episodes is None:
+        if self._last is None:
             raise RuntimeError("step_pose() called before reset(): call env.reset() first")
         c2w = np.asarray(c2w, dtype=np.float64)
         if c2w.shape != (4, 4):

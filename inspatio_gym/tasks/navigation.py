@@ -73,7 +73,7 @@ class PointNavTask(Task):
         for lane in lanes:
             self.goal[lane], self.valid[lane] = self._sample(core, int(lane), result.c2w[lane, :3, 3], rngs[lane])
         self.prev[lanes] = self._distance(core, result)[lanes]
-        self.success[lanes] = False
+        self.success = np.zeros_like(self.success)  # a reset reports no success on any lane
 
     def _distance(self, core: Sessions, result: StepResult) -> np.ndarray:
         """Distance to the goal per lane (x scene scale), computed once per step and kept."""
