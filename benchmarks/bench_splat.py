@@ -1,4 +1,4 @@
-"""Forward splat: torch ``forward_warp`` against the numba kernel ``forward_warp_numba``.
+"""Forward splat: the torch reference ``forward_warp_torch`` against the numba kernel ``forward_warp_numba``.
 
 Milliseconds per call (median of --reps after warm-up) at 64x64 for batch 1 and 16 and
 F = 1 and 5 source frames, 2 threads for both (torch.set_num_threads, numba
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from inspatio_gym.geometry.camera import intrinsics_from_fov, make_pose, rot_x, rot_y
-from inspatio_gym.geometry.warp import forward_warp_torch as forward_warp
+from inspatio_gym.geometry.splat_numba import warmup
+from inspatio_gym.geometry.warp import forward_warp_numba, forward_warp_torch
 
 
 def inputs(B: int, F: int, H: int, W: int, seed: int = 0):
@@ -85,8 +86,6 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
 
-    from inspatio_gym.geometry.splat_numba import forward_warp_numba, warmup  # before numba starts threads
-
     import numba
 
     numba.set_num_threads(args.threads)
@@ -101,7 +100,7 @@ def main() -> None:
     for B in (1, 16):
         for F in (1, 5):
             x = inputs(B, F, S, S)
-            tt = time_ms(forward_warp, x, args.reps)
+            tt = time_ms(forward_warp_torch, x, args.reps)
             tn = time_ms(forward_warp_numba, x, args.reps)
             print(f"{B:>3} {F:>2} {tt:>9.3f} {tn:>9.3f} {tt / tn:>8.1f}x")
 

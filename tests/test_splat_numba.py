@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("numba")
-
-from inspatio_gym.geometry.camera import intrinsics_from_fov, make_pose, rot_x, rot_y, scale_intrinsics  # noqa: E402
-from inspatio_gym.geometry.splat_numba import available, forward_warp_numba  # noqa: E402
-from inspatio_gym.geometry.warp import WarpResult  # noqa: E402
-from inspatio_gym.geometry.warp import forward_warp_torch as forward_warp  # noqa: E402
+from inspatio_gym.geometry import dispatch, warp
+from inspatio_gym.geometry.camera import intrinsics_from_fov, make_pose, rot_x, rot_y, scale_intrinsics
+from inspatio_gym.geometry.warp import WarpResult, forward_warp_numba
+from inspatio_gym.geometry.warp import forward_warp_torch as forward_warp
 
 H, W = 24, 32
 
@@ -65,8 +63,22 @@ def _both(*args, **kw) -> tuple[WarpResult, WarpResult]:
     return forward_warp(*args, **kw), forward_warp_numba(*args, **kw)
 
 
-def test_available():
-    assert available()
+def test_dispatch_rule(monkeypatch):
+    """One rule: the kernels for CPU tensors that need no gradient, unless forced off."""
+    monkeypatch.setattr(dispatch, "TORCH_ONLY", False)  # whatever this run's INSPATIO_GYM_TORCH_WARP
+    x = torch.zeros(2)
+    assert dispatch.use_numba(x, np.zeros(2), None)
+    assert not dispatch.use_numba(x, torch.zeros(2, requires_grad=True))
+    assert not dispatch.use_numba(torch.zeros(2, device="meta"))
+    rgb, depth, K, src, tgt = _inputs(1, 1, seed=13)
+    calls = []
+    monkeypatch.setattr(warp, "forward_warp_numba", lambda *a: calls.append("numba"))
+    monkeypatch.setattr(warp, "forward_warp_torch", lambda *a: calls.append("torch"))
+    warp.forward_warp(rgb, depth, K, src, tgt)
+    warp.forward_warp(rgb, depth.requires_grad_(), K, src, tgt)
+    monkeypatch.setattr(dispatch, "TORCH_ONLY", True)  # INSPATIO_GYM_TORCH_WARP=1
+    warp.forward_warp(rgb, depth.detach(), K, src, tgt)
+    assert calls == ["numba", "torch", "torch"]
 
 
 @pytest.mark.parametrize("F", [1, 3])

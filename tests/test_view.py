@@ -11,8 +11,6 @@ from inspatio_gym.geometry.lane_threads import num_threads, run_lanes
 from inspatio_gym.geometry.view import View, finish_splat, finish_splat_torch, warp_view
 from inspatio_gym.geometry.warp import WarpResult, forward_warp_torch
 
-pytest.importorskip("numba")
-
 
 def _same_view(got: View, ref: View) -> None:
     """Masks and renders exactly; the filled image to one level where a value rounds at .5
@@ -136,3 +134,34 @@ def test_run_lanes_propagates_errors_and_checks_setting(monkeypatch):
         monkeypatch.setenv("INSPATIO_GYM_THREADS", bad)
         with pytest.raises(ValueError, match="INSPATIO_GYM_THREADS"):
             num_threads()
+
+
+def test_warp_view_per_lane_intrinsics(room_world):
+    """K [B,3,3] (one per lane, as forward_warp takes it) in the fused kernel, split over threads."""
+    w = room_world
+    frames, depth, c2w = torch.from_numpy(w.frames), torch.from_numpy(w.depth), torch.from_numpy(w.c2w)
+    idx = np.array([[3, 0], [9, 5], [14, 10], [22, 18]])
+    tgt = torch.from_numpy(np.stack([w.c2w[i] @ make_pose(rot_y(0.1 * k), [0.05 * w.scale, 0, 0])
+                                     for k, i in enumerate(idx[:, 0])]))  # fmt: skip
+    K = torch.from_numpy(np.stack([w.K * [[s], [s], [1]] for s in (1.0, 0.9, 1.1, 1.2)]))
+    got = warp_view(frames, depth, K, c2w, idx, tgt, alpha=25.0, depth_unit=w.scale)
+    i = torch.from_numpy(idx)
+    ref = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt, alpha=25.0, depth_unit=w.scale)
+    _same_view(got, finish_splat_torch(ref))
+
+
+def test_torch_warp_forces_the_torch_path(room_world, monkeypatch):
+    """INSPATIO_GYM_TORCH_WARP=1 (dispatch.TORCH_ONLY): finish_splat and warp_view skip the kernels."""
+    from inspatio_gym.geometry import dispatch, view, view_numba
+
+    def no_kernel(*args):
+        raise AssertionError("the numba kernel ran")
+
+    monkeypatch.setattr(dispatch, "TORCH_ONLY", True)
+    monkeypatch.setattr(view_numba, "warp_view_numba", no_kernel)
+    monkeypatch.setattr(view_numba, "finish_splat_numba", no_kernel)
+    w = room_world
+    args = [torch.from_numpy(a) for a in (w.frames, w.depth, w.K, w.c2w)]
+    got = view.warp_view(*args, np.array([[2, 0]]), torch.from_numpy(w.c2w[2:3]))
+    assert got.mask.mean() > 0.95
+    _same_view(view.finish_splat(_splat(2, 16, 16, seed=4)), finish_splat_torch(_splat(2, 16, 16, seed=4)))

@@ -1,4 +1,10 @@
-"""Cameras, trajectories and the forward-splatting warp."""
+"""Cameras, trajectories and the forward-splatting warp.
+
+The warp's names load on first use (module ``__getattr__``): the warp imports numba, which
+code that needs only the camera conventions should not pay for.
+"""
+
+from typing import Any
 
 from .camera import (
     intrinsics_from_fov,
@@ -13,7 +19,8 @@ from .camera import (
     unproject,
 )
 from .trajectory import Trajectory, load_trajectory, parse_trajectory, trajectory_poses
-from .warp import WarpResult, forward_warp
+
+_WARP = ("WarpResult", "forward_warp")
 
 __all__ = [
     "intrinsics_from_fov",
@@ -33,3 +40,12 @@ __all__ = [
     "WarpResult",
     "forward_warp",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WARP:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import warp
+
+    value = globals()[name] = getattr(warp, name)
+    return value

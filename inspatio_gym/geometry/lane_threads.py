@@ -60,7 +60,9 @@ def run_lanes(kernel: Callable[..., None], args: Sequence, lane_args: Sequence[i
     chunk); the other arguments are passed whole. The kernel must write only its own
     lanes' outputs and release the GIL; the calling thread runs the first chunk.
     """
-    n = min(num_threads(), lanes // max(1, min_lanes_per_thread))
+    n = lanes // max(1, min_lanes_per_thread)
+    if n > 1:  # (a single env's step does not even look the thread count up)
+        n = min(num_threads(), n)
     if n <= 1:
         kernel(*args)
         return

@@ -2,19 +2,20 @@
 
 This is the last step of the explicit spatial constraint: the covered mask the generator
 is conditioned on, the uint8 render, and a push-pull fill of the holes (depth always, the
-image optionally). On the CPU with numba it runs the compiled kernel of view_numba; the
-torch composition here is the reference (and the path for other devices).
+image optionally). The compiled kernels of view_numba run where dispatch.use_numba says
+so (CPU); the torch composition here is the reference (and the path for other devices).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from . import view_numba
 from .cracks import crack_mask
+from .dispatch import use_numba
 from .fill import push_pull_fill
 from .warp import WarpResult, forward_warp_torch
 
@@ -31,44 +32,47 @@ class View:
     render: np.ndarray  # [B, H, W, 3] uint8 raw render of the reference (0 in holes)
 
 
-#: INSPATIO_GYM_TORCH_WARP=1 forces the torch implementations (for comparisons and debugging).
-_TORCH_ONLY = os.environ.get("INSPATIO_GYM_TORCH_WARP", "") == "1"
-
-
 def finish_splat(res: WarpResult, fill_rgb: bool = True) -> View:
-    """The view of a splat (numba kernel on the CPU when available, else torch)."""
-    if res.depth.device.type == "cpu" and not _TORCH_ONLY:
-        from . import view_numba
-
-        if view_numba.available():
-            render, mask, rgb, depth = view_numba.finish_splat_numba(
-                res.rgb.numpy(), res.depth.numpy(), res.mask.numpy(), fill_rgb)
-            return View(render=render, mask=mask, rgb=rgb, depth=depth)
-    return finish_splat_torch(res, fill_rgb)
+    """The view of a splat: view_numba's kernel where dispatch.use_numba (CPU), else torch."""
+    if not use_numba(res.depth):
+        return finish_splat_torch(res, fill_rgb)
+    render, mask, rgb, depth = view_numba.finish_splat_numba(res.rgb.numpy(), res.depth.numpy(), res.mask.numpy(),
+                                                             fill_rgb)
+    return View(rgb=rgb, depth=depth, mask=mask, render=render)
 
 
 def warp_view(frames: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, c2w: torch.Tensor, idx: np.ndarray,
               tgt_c2w: torch.Tensor, alpha: float = 50.0, depth_unit: float = 1.0,
               fill_rgb: bool = True) -> View:
-    """Frames idx [B, F] of a clip (frames [N,H,W,3], depth [N,H,W], c2w [N,4,4], K [3,3])
-    splatted into the cameras tgt_c2w [B,4,4] (frame idx[:, 0] primary, the others filling
-    its holes) and finished into views.
+    """Frames idx [B, F] of a clip (frames [N,H,W,3], depth [N,H,W], c2w [N,4,4], K [3,3] or
+    [B,3,3]) splatted into the cameras tgt_c2w [B,4,4] (frame idx[:, 0] primary, the others
+    filling its holes) and finished into views.
 
-    On the CPU with numba: one fused parallel kernel per call, frames read in place. Else
-    forward_warp of the gathered frames, then finish_splat.
+    Where dispatch.use_numba (CPU): one compiled call of view_numba for all lanes, frames
+    read in place. Else forward_warp_torch of the gathered frames, then finish_splat_torch.
     """
-    idx = np.asarray(idx)
-    if frames.device.type == "cpu" and not _TORCH_ONLY:
-        from . import view_numba
-
-        if view_numba.available():
-            render, mask, rgb, dep = view_numba.warp_view_numba(
-                frames.numpy(), depth.numpy(), K.numpy(), c2w.numpy(), idx, tgt_c2w.numpy(), alpha, depth_unit,
-                fill_rgb)
-            return View(render=render, mask=mask, rgb=rgb, depth=dep)
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    _check(frames, depth, K, c2w, idx, tgt_c2w)
+    if use_numba(frames):
+        render, mask, rgb, dep = view_numba.warp_view_numba(frames.numpy(), depth.numpy(), K.numpy(), c2w.numpy(), idx,
+                                                            tgt_c2w.numpy(), alpha, depth_unit, fill_rgb)
+        return View(rgb=rgb, depth=dep, mask=mask, render=render)
     i = torch.from_numpy(idx).to(frames.device)
     res = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, alpha=alpha, depth_unit=depth_unit)
     return finish_splat_torch(res, fill_rgb)
+
+
+def _check(frames, depth, K, c2w, idx: np.ndarray, tgt_c2w) -> None:
+    """warp_view's inputs against each other, and idx within the clip (the kernel reads the
+    frames by index unchecked): the one validation of both paths."""
+    B, F = idx.shape
+    N, H, W, C = frames.shape
+    if (C != 3 or tuple(depth.shape) != (N, H, W) or tuple(c2w.shape) != (N, 4, 4)
+            or tuple(tgt_c2w.shape) != (B, 4, 4) or tuple(K.shape) not in ((3, 3), (1, 3, 3), (B, 3, 3))):
+        raise ValueError(f"shapes do not match: frames {tuple(frames.shape)}, depth {tuple(depth.shape)}, "
+                         f"c2w {tuple(c2w.shape)}, tgt_c2w {tuple(tgt_c2w.shape)}, K {tuple(K.shape)} for {B} lanes")
+    if idx.size and (idx.min() < 0 or idx.max() >= N):
+        raise ValueError(f"frame indices must lie in [0, {N}), got {idx.min()}..{idx.max()}")
 
 
 def finish_splat_torch(res: WarpResult, fill_rgb: bool = True) -> View:

@@ -3,20 +3,24 @@
 Every source pixel becomes a 3D point (its depth through K^-1), is moved into the target
 camera and splatted bilinearly onto its 4 neighbouring pixels. A soft z-buffer weights each
 splat by exp(-alpha * log(1+z) / max log(1+z)) so near points dominate far ones where both
-land (softmax splatting, as in the original system, alpha = 50). Everything is one batched
-scatter: no per-pixel Python loops.
+land (softmax splatting, as in the original system, alpha = 50). Two implementations, one
+semantics: forward_warp_torch (the reference: one batched scatter, any device) and
+forward_warp_numba (splat_numba's compiled kernel, CPU); forward_warp picks one by the
+rule of dispatch.py.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from . import splat_numba
 from .camera import invert_pose, pixel_grid
+from .dispatch import use_numba
 
-__all__ = ["WarpResult", "forward_warp", "forward_warp_torch"]
+__all__ = ["WarpResult", "forward_warp", "forward_warp_numba", "forward_warp_torch"]
 
 
 @dataclass
@@ -45,6 +49,24 @@ def _as_batched(x: torch.Tensor, dims: int) -> torch.Tensor:
     return x.unsqueeze(1) if x.dim() == dims else x
 
 
+def _batched(rgb: torch.Tensor, depth: torch.Tensor, src_c2w: torch.Tensor, tgt_c2w: torch.Tensor,
+             alpha: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(rgb [B,F,H,W,C], depth [B,F,H,W], src_c2w [B,F,4,4]) with the frame axis, checked
+    against each other and tgt_c2w [B,4,4] (both implementations take the same inputs)."""
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0 (near points win), got {alpha}")
+    rgb, depth, src_c2w = _as_batched(rgb, 4), _as_batched(depth, 3), _as_batched(src_c2w, 3)
+    B, F, H, W, C = rgb.shape
+    if tuple(depth.shape) != (B, F, H, W):
+        raise ValueError(f"depth shape {tuple(depth.shape)} does not match rgb {tuple(rgb.shape)}")
+    if tuple(src_c2w.shape) != (B, F, 4, 4) or tuple(tgt_c2w.shape) != (B, 4, 4):
+        raise ValueError(
+            f"poses must be src [B,F,4,4]={B, F, 4, 4} and tgt [B,4,4]; "
+            f"got {tuple(src_c2w.shape)} and {tuple(tgt_c2w.shape)}"
+        )
+    return rgb, depth, src_c2w
+
+
 def forward_warp(
     rgb: torch.Tensor,
     depth: torch.Tensor,
@@ -56,23 +78,46 @@ def forward_warp(
     K_tgt: torch.Tensor | None = None,
     depth_unit: float = 1.0,
 ) -> WarpResult:
-    """Splat source frames into target cameras (see forward_warp_torch for the semantics).
-
-    On the CPU with numba installed this runs the compiled kernel of splat_numba (about
-    10-20x faster at 16 lanes, same results to 1e-5 and the same mask); elsewhere the torch
-    implementation, which also serves as its reference.
-    """
-    if rgb.device.type == "cpu" and not _TORCH_ONLY:
-        from . import splat_numba
-
-        if splat_numba.available():
-            return splat_numba.forward_warp_numba(rgb, depth, K, src_c2w, tgt_c2w, alpha, out_size, K_tgt,
-                                                  depth_unit)
-    return forward_warp_torch(rgb, depth, K, src_c2w, tgt_c2w, alpha, out_size, K_tgt, depth_unit)
+    """Splat source frames into target cameras (see forward_warp_torch for the semantics):
+    forward_warp_numba where dispatch.use_numba says so (CPU), else forward_warp_torch."""
+    impl = forward_warp_numba if use_numba(rgb, depth, K, src_c2w, tgt_c2w, K_tgt) else forward_warp_torch
+    return impl(rgb, depth, K, src_c2w, tgt_c2w, alpha, out_size, K_tgt, depth_unit)
 
 
-#: INSPATIO_GYM_TORCH_WARP=1 forces the torch implementation (for comparisons and debugging).
-_TORCH_ONLY = os.environ.get("INSPATIO_GYM_TORCH_WARP", "") == "1"
+def _np(x: torch.Tensor | np.ndarray, dtype: torch.dtype | None = None) -> np.ndarray:
+    """C-contiguous numpy array of a CPU tensor in dtype (arrays pass as they are); a copy
+    only when needed."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        x = (x if dtype is None or x.dtype == dtype else x.to(dtype)).numpy()
+    return np.ascontiguousarray(x)
+
+
+def forward_warp_numba(
+    rgb: torch.Tensor,
+    depth: torch.Tensor,
+    K: torch.Tensor,
+    src_c2w: torch.Tensor,
+    tgt_c2w: torch.Tensor,
+    alpha: float = 50.0,
+    out_size: tuple[int, int] | None = None,
+    K_tgt: torch.Tensor | None = None,
+    depth_unit: float = 1.0,
+) -> WarpResult:
+    """forward_warp_torch on CPU tensors by the compiled kernel of splat_numba: same
+    arguments and results (to 1e-5, the same mask), new CPU tensors out; uint8 rgb goes
+    in as it is (converted to [0, 1] inside the kernel)."""
+    rgb, depth, src_c2w = _batched(rgb, depth, src_c2w, tgt_c2w, alpha)
+    B, F, H, W, C = rgb.shape
+    Ho, Wo = (int(out_size[0]), int(out_size[1])) if out_size is not None else (H, W)
+    f64 = torch.float64
+    M, T = splat_numba.splat_maps(_np(K, f64), _np(src_c2w, f64), _np(tgt_c2w, f64),
+                                  None if K_tgt is None else _np(K_tgt, f64))
+    rgb_np = _np(rgb, None if rgb.dtype == torch.uint8 else torch.float32).reshape(B * F, H, W, C)
+    idx = np.arange(B * F, dtype=np.int64).reshape(B, F)
+    out = splat_numba.splat(rgb_np, _np(depth, torch.float32).reshape(B * F, H, W), idx, M, T, alpha, depth_unit,
+                            (Ho, Wo))
+    return WarpResult(*map(torch.from_numpy, out))
 
 
 def forward_warp_torch(
@@ -96,21 +141,10 @@ def forward_warp_torch(
     blends into what the primary frame sees. depth_unit divides z inside the soft
     z-buffer (pass the scene scale to make the weighting independent of depth units).
     """
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0 (near points win), got {alpha}")
-    if rgb.dtype == torch.uint8:
-        rgb = rgb.to(torch.float32) / 255.0
-    rgb = _as_batched(rgb, 4).to(torch.float32)
-    depth = _as_batched(depth, 3).to(torch.float32)
-    src_c2w = _as_batched(src_c2w, 3)
+    rgb, depth, src_c2w = _batched(rgb, depth, src_c2w, tgt_c2w, alpha)
+    rgb = rgb.to(torch.float32) / 255.0 if rgb.dtype == torch.uint8 else rgb.to(torch.float32)
+    depth = depth.to(torch.float32)
     B, F, H, W, C = rgb.shape
-    if depth.shape != (B, F, H, W):
-        raise ValueError(f"depth shape {tuple(depth.shape)} does not match rgb {tuple(rgb.shape)}")
-    if src_c2w.shape != (B, F, 4, 4) or tgt_c2w.shape != (B, 4, 4):
-        raise ValueError(
-            f"poses must be src [B,F,4,4]={B, F, 4, 4} and tgt [B,4,4]; "
-            f"got {tuple(src_c2w.shape)} and {tuple(tgt_c2w.shape)}"
-        )
     Ho, Wo = out_size if out_size is not None else (H, W)
     dev = rgb.device
     K = K.to(device=dev, dtype=torch.float64)
