@@ -105,7 +105,7 @@ def forward_warp_numba(
     depth_unit: float = 1.0,
 ) -> WarpResult:
     """forward_warp_torch on CPU tensors by the compiled kernel of splat_numba: same
-    arguments and results (to 1e-5, the same mask), new CPU tensors out; uint8 rgb goes
+    arguments and results (to 1e-4: float64 inside, float32 in torch; the same mask), new CPU tensors out; uint8 rgb goes
     in as it is (converted to [0, 1] inside the kernel)."""
     rgb, depth, src_c2w = _batched(rgb, depth, src_c2w, tgt_c2w, alpha)
     B, F, H, W, C = rgb.shape
