@@ -61,7 +61,8 @@ class UnknownOption(ValueError):
 class Obstacles:
     """The reference depth as a point cloud the camera may not pass through.
 
-    Every valid depth pixel of every reference frame becomes a world point; points are
+    Every valid depth pixel of every reference frame becomes a world point (far pixels,
+    at infinity, do not: the sky is no wall); points are
     merged on a voxel grid (one point per voxel, at its centre), so the cloud's density
     does not depend on the number of frames and a long video cannot thin it below the
     body radius. A camera position whose clearance to the cloud falls below the radius is
@@ -80,7 +81,8 @@ class Obstacles:
             c2w = torch.from_numpy(world.c2w[i : i + chunk])
             pts = unproject(depth.to(torch.float64), K).reshape(len(depth), -1, 3)
             pts = torch.einsum("tnk,tjk->tnj", pts, c2w[:, :3, :3]) + c2w[:, None, :3, 3]
-            pts = pts[(depth > 0).reshape(len(depth), -1)]
+            solid = torch.from_numpy(world.solid(slice(i, i + chunk)))  # far pixels (sky) are no obstacle
+            pts = pts[solid.reshape(len(depth), -1)]
             keys = torch.unique(torch.cat([keys, self._keys(pts)]))
         ijk = torch.stack([(keys >> 42) & 0x1FFFFF, (keys >> 21) & 0x1FFFFF, keys & 0x1FFFFF], -1) - (1 << 20)
         self.points = ((ijk.to(torch.float64) + 0.5) * self.voxel).to(torch.float32).contiguous()  # [P, 3]

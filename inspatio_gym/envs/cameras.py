@@ -65,7 +65,9 @@ class CameraBatch:
             groups.setdefault(id(w), []).append(i)
         # per distinct world (lists, not dicts keyed by id(): ids change when an env is copied)
         self.groups = [(worlds[v[0]], np.array(v)) for v in groups.values()]
-        self.group_obstacles = [Obstacles(w, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
+        # the cloud and the scale come from each world's canonical geometry (world.geometry_world),
+        # never from the observation size: the same actions collide alike at every resolution
+        self.group_obstacles = [Obstacles(w.geometry_world, voxel=max(control.collision_radius / 3, 0.005) * w.scale)
                                 for w, _ in self.groups]
         self.lane_group = np.zeros(n, dtype=np.int64)
         for g, (_, lanes_g) in enumerate(self.groups):

@@ -15,9 +15,12 @@ import cv2
 import numpy as np
 
 __all__ = ["VideoError", "fit_frame", "read_video", "read_image_folder", "list_images", "IMAGE_SUFFIXES", "crop_transform",
-           "probe_video"]
+           "probe_video", "FOLDER_FPS", "check_fps", "frame_rate"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+#: Frame rate assumed for an image folder, which states none (pass fps= for the true one).
+FOLDER_FPS = 30.0
 
 
 class VideoError(ValueError):
@@ -122,6 +125,21 @@ def read_video(
     if not frames:
         raise VideoError(f"video {str(path)!r} has no decodable frames (empty or corrupt)")
     return np.stack(frames), fps / stride, src
+
+
+def check_fps(fps: object) -> None:
+    """A user frame rate: None (the source's own) or a finite number > 0."""
+    if fps is not None and (isinstance(fps, bool) or not isinstance(fps, (int, float, np.integer, np.floating))
+                            or not (np.isfinite(fps) and fps > 0)):
+        raise ValueError(f"fps must be a number > 0 or None, got {fps!r}")
+
+
+def frame_rate(user_fps: float | None, stated_fps: float, is_folder: bool) -> tuple[float, str]:
+    """(fps, where it came from): the user's ("user"), a video container's ("container"),
+    or an image folder's FOLDER_FPS default ("default": worth saying, it is a guess)."""
+    if user_fps is not None:
+        return float(user_fps), "user"
+    return float(stated_fps), "default" if is_folder else "container"
 
 
 def _natural_key(name: str) -> list:

@@ -1,7 +1,9 @@
 """Worlds shared in memory: envs on the same source and settings get the same object.
 
 Sharing matters beyond memory: a backend prepares each world once (the generator encodes
-the reference into its cache) and every session on it reuses that work.
+the reference into its cache) and every session on it reuses that work. A world's canonical
+geometry (sources.load.attach_geometry) comes through the same cache, so envs at 128 and
+256 px on one source share one canonical world, and it is the 64 px env's world itself.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from .reference import ReferenceWorld
-from .sources import is_procedural_spec, load_world
+from .sources import is_procedural_spec
+from .sources.load import attach_geometry, build_world
 
 __all__ = ["get_world", "clear_world_cache"]
 
@@ -56,12 +59,12 @@ def _key(source: Any, width: int, height: int, options: dict[str, Any]) -> tuple
 
 
 def get_world(source: Any, width: int, height: int, **options: Any) -> ReferenceWorld:
-    """load_world with an in-memory LRU of the last few worlds."""
+    """load_world with an in-memory LRU of the last few worlds (canonical ones included)."""
     key = _key(source, width, height, options)
     if key is not None and key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    world = load_world(source, width, height, **options)
+    world = attach_geometry(build_world(source, width, height, **options), source, options, build=get_world)
     if key is not None:
         _CACHE[key] = world
         while len(_CACHE) > _MAX_WORLDS:

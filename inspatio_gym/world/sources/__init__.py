@@ -3,8 +3,9 @@
 procedural (a rendered scene, exact geometry), arrays (frames and the caller's geometry,
 or the plane prior), seven_scenes (measured depth and poses), video (a file or an image
 folder, with geometry from the user, from recon: reconstructed, or the plane prior), and
-load (one entry point that dispatches by source). fit moves source-resolution arrays to
-the env's frames.
+load (one entry point that dispatches by source, and attaches the same source built at
+the canonical size: scale and collision come from it). fit moves source-resolution arrays
+to the env's frames.
 """
 
 from .arrays import array_world, load_geometry_file

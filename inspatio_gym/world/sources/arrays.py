@@ -10,7 +10,7 @@ import numpy as np
 from ...geometry.camera import intrinsics_from_fov
 from ..depth_prior import PLANE_PRIOR_DEPTH, warn_plane_prior
 from ..reference import ReferenceWorld
-from .fit import fit_depth, fit_K
+from .fit import fit_depth, fit_K, fit_mask
 
 __all__ = ["array_world", "load_geometry_file"]
 
@@ -24,11 +24,13 @@ def array_world(
     fov: float = 60.0,
     name: str = "arrays",
     src_size: tuple[int, int] | None = None,
+    far: np.ndarray | None = None,
 ) -> ReferenceWorld:
     """A world from frames [T,H,W,3] uint8 and whatever geometry the caller has.
 
     No depth: a fronto-parallel plane at PLANE_PRIOR_DEPTH with a DepthPriorWarning.
-    No poses: a static camera (identity for every frame).
+    No poses: a static camera (identity for every frame). far: [T,H,W] bool pixels at
+    infinity (sky), at the output or the source size like depth; None: none.
     """
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
@@ -50,7 +52,8 @@ def array_world(
         if c2w.shape != (T, 4, 4):
             raise ValueError(f"poses must be [T,4,4] with T={T} frames, got shape {c2w.shape}")
     K = intrinsics_from_fov(W, H, fov) if K is None else fit_K(K, W, H, src_size)
-    return ReferenceWorld(frames, depth_arr, K, c2w, fps, name=name, depth_source=source)
+    far_arr = None if far is None else fit_mask(far, T, W, H, src_size)
+    return ReferenceWorld(frames, depth_arr, K, c2w, fps, name=name, depth_source=source, far=far_arr)
 
 
 def load_geometry_file(path: str | Path) -> dict[str, np.ndarray]:

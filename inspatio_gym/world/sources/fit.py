@@ -11,23 +11,48 @@ import numpy as np
 
 from ...io.video import crop_transform
 
-__all__ = ["fit_depth", "fit_K", "fit_rgb"]
+__all__ = ["GeometrySizeError", "fit_depth", "fit_K", "fit_mask", "fit_rgb"]
+
+
+class GeometrySizeError(ValueError):
+    """A per-pixel array at neither the env's size nor the source's: it cannot be refitted
+    to another resolution (the canonical geometry falls back to the world itself)."""
+
+
+def _fit_nearest(arr: np.ndarray, what: str, T: int, width: int, height: int,
+                 src_size: tuple[int, int] | None) -> np.ndarray:
+    """A [T, h, w] array at the output size, or at the source size cropped and resized
+    like the frames (nearest: depth edges and masks must not blend)."""
+    if arr.ndim != 3 or arr.shape[0] != T:
+        raise ValueError(f"{what} must be [T,H,W] with T={T} frames, got shape {arr.shape}")
+    if arr.shape[1:] == (height, width):
+        return arr
+    if src_size is not None and arr.shape[1:] == (src_size[1], src_size[0]):
+        x0, y0, cw, ch, _ = crop_transform(src_size[0], src_size[1], width, height)
+        return np.stack(
+            [cv2.resize(a[y0 : y0 + ch, x0 : x0 + cw], (width, height), interpolation=cv2.INTER_NEAREST) for a in arr]
+        )
+    expect = f"{(T, height, width)}" + (f" or {(T, src_size[1], src_size[0])}" if src_size else "")
+    raise GeometrySizeError(f"{what} shape {arr.shape} matches neither the env frames nor the source: "
+                            f"expected {expect}")
 
 
 def fit_depth(depth: np.ndarray, T: int, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
     """User depth at the output size, or at the source size (cropped and resized like the frames)."""
-    depth = np.asarray(depth, dtype=np.float32)
-    if depth.ndim != 3 or depth.shape[0] != T:
-        raise ValueError(f"depth must be [T,H,W] with T={T} frames, got shape {depth.shape}")
-    if depth.shape[1:] == (height, width):
-        return depth
-    if src_size is not None and depth.shape[1:] == (src_size[1], src_size[0]):
-        x0, y0, cw, ch, _ = crop_transform(src_size[0], src_size[1], width, height)
-        return np.stack(
-            [cv2.resize(d[y0 : y0 + ch, x0 : x0 + cw], (width, height), interpolation=cv2.INTER_NEAREST) for d in depth]
-        )
-    expect = f"{(T, height, width)}" + (f" or {(T, src_size[1], src_size[0])}" if src_size else "")
-    raise ValueError(f"depth shape {depth.shape} matches neither the env frames nor the source: expected {expect}")
+    return _fit_nearest(np.asarray(depth, dtype=np.float32), "depth", T, width, height, src_size)
+
+
+def fit_mask(mask: np.ndarray | None, T: int, width: int, height: int,
+             src_size: tuple[int, int] | None) -> np.ndarray | None:
+    """A per-pixel bool mask (the far pixels) through the same crop and resize as depth."""
+    if mask is None:
+        return None
+    m = np.asarray(mask)
+    if m.dtype != np.bool_:
+        if m.dtype.kind not in "biuf" or not np.isin(m, (0, 1)).all():
+            raise ValueError(f"far mask must be bool (or 0/1 values), got dtype {m.dtype}")
+        m = m.astype(bool)
+    return _fit_nearest(m.astype(np.uint8), "far mask", T, width, height, src_size).astype(bool)
 
 
 def fit_K(K: np.ndarray, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
