@@ -8,18 +8,22 @@ import torch
 
 from inspatio_gym.geometry.camera import make_pose, rot_y
 from inspatio_gym.geometry.lane_threads import num_threads, run_lanes
+from inspatio_gym.geometry.mesh import MESH_DEFAULTS, mesh_warp_torch
 from inspatio_gym.geometry.view import View, finish_splat, finish_splat_torch, warp_view
 from inspatio_gym.geometry.warp import WarpResult, forward_warp_torch
 
 
-def _same_view(got: View, ref: View) -> None:
-    """Masks and renders exactly; the filled image to one level where a value rounds at .5
-    (float rounding of the pyramid), on a tiny share of pixels; depth to float rounding."""
+def _same_view(got: View, ref: View, render_share: float = 0.0) -> None:
+    """Masks exactly, renders exactly (or on all but render_share of the pixels); the filled
+    image to one level where a value rounds at .5 (float rounding of the pyramid), on a tiny
+    share of pixels; depth to float rounding."""
     assert np.array_equal(got.mask, ref.mask)
-    assert np.array_equal(got.render, ref.render)
+    off = (got.render != ref.render).any(-1)
+    assert off.mean() <= render_share, off.mean()
     diff = np.abs(got.rgb.astype(int) - ref.rgb.astype(int))
-    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
-    np.testing.assert_allclose(got.depth, ref.depth, rtol=1e-5, atol=1e-5)
+    assert (diff > 1).mean() <= render_share and (diff > 0).mean() < 1e-3 + render_share
+    close = np.isclose(got.depth, ref.depth, rtol=1e-5, atol=1e-5)
+    assert (~close).mean() <= render_share
     for a in (got.render, got.rgb):
         assert a.dtype == np.uint8
 
@@ -76,8 +80,9 @@ def test_holes_take_the_surrounding_colour():
     np.testing.assert_allclose(view.depth[0][hole], 3.0, rtol=1e-6)
 
 
-def test_warp_view_matches_torch_path(room_world):
-    """The fused kernel (frames read in place by index) against forward_warp_torch of the
+@pytest.mark.parametrize("surface", ["mesh", "splat"])
+def test_warp_view_matches_torch_path(room_world, surface):
+    """The fused kernel (frames read in place by index) against the torch warp of the
     gathered frames followed by the torch finish, as the warp backend calls it."""
     w = room_world
     frames, depth = torch.from_numpy(w.frames), torch.from_numpy(w.depth)
@@ -90,12 +95,18 @@ def test_warp_view_matches_torch_path(room_world):
     tgt[0] = w.c2w[start[0]]
     for fill_rgb in (True, False):
         got = warp_view(frames, depth, K, c2w, idx, torch.from_numpy(tgt), alpha=25.0, depth_unit=w.scale,
-                        fill_rgb=fill_rgb)
+                        fill_rgb=fill_rgb, surface=surface)
         i = torch.from_numpy(idx)
-        res = forward_warp_torch(frames[i], depth[i], K, c2w[i], torch.from_numpy(tgt), alpha=25.0,
-                                 depth_unit=w.scale)
-        _same_view(got, finish_splat_torch(res, fill_rgb))
-    assert got.mask[0].mean() > 0.95  # lane 0 sits on its reference frame
+        if surface == "mesh":
+            res = mesh_warp_torch(frames[i], depth[i], K, c2w[i], torch.from_numpy(tgt), depth_unit=w.scale,
+                                  **MESH_DEFAULTS)
+        else:
+            res = forward_warp_torch(frames[i], depth[i], K, c2w[i], torch.from_numpy(tgt), alpha=25.0,
+                                     depth_unit=w.scale)
+        # the mesh: a near tie of two surfaces may fall either way in float64 (1 pixel in 28,672 here)
+        _same_view(got, finish_splat_torch(res, fill_rgb, cracks=surface == "splat"),
+                   render_share=1e-4 if surface == "mesh" else 0.0)
+    assert got.mask[0].mean() > (0.999 if surface == "mesh" else 0.95)  # lane 0 sits on its reference frame
 
 
 def test_warp_view_rejects_bad_indices_and_shapes(room_world):
@@ -136,7 +147,8 @@ def test_run_lanes_propagates_errors_and_checks_setting(monkeypatch):
             num_threads()
 
 
-def test_warp_view_per_lane_intrinsics(room_world):
+@pytest.mark.parametrize("surface", ["mesh", "splat"])
+def test_warp_view_per_lane_intrinsics(room_world, surface):
     """K [B,3,3] (one per lane, as forward_warp takes it) in the fused kernel, split over threads."""
     w = room_world
     frames, depth, c2w = torch.from_numpy(w.frames), torch.from_numpy(w.depth), torch.from_numpy(w.c2w)
@@ -144,10 +156,13 @@ def test_warp_view_per_lane_intrinsics(room_world):
     tgt = torch.from_numpy(np.stack([w.c2w[i] @ make_pose(rot_y(0.1 * k), [0.05 * w.scale, 0, 0])
                                      for k, i in enumerate(idx[:, 0])]))  # fmt: skip
     K = torch.from_numpy(np.stack([w.K * [[s], [s], [1]] for s in (1.0, 0.9, 1.1, 1.2)]))
-    got = warp_view(frames, depth, K, c2w, idx, tgt, alpha=25.0, depth_unit=w.scale)
+    got = warp_view(frames, depth, K, c2w, idx, tgt, alpha=25.0, depth_unit=w.scale, surface=surface)
     i = torch.from_numpy(idx)
-    ref = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt, alpha=25.0, depth_unit=w.scale)
-    _same_view(got, finish_splat_torch(ref))
+    if surface == "mesh":
+        ref = mesh_warp_torch(frames[i], depth[i], K, c2w[i], tgt, depth_unit=w.scale, **MESH_DEFAULTS)
+    else:
+        ref = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt, alpha=25.0, depth_unit=w.scale)
+    _same_view(got, finish_splat_torch(ref, cracks=surface == "splat"), render_share=1e-4 if surface == "mesh" else 0)
 
 
 def test_torch_warp_forces_the_torch_path(room_world, monkeypatch):

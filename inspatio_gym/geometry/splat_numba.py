@@ -17,7 +17,8 @@ agrees exactly and values to float rounding:
   threshold by up to ~1e-3 relative.
 * exp and log1p are evaluated in float64 and rounded once (torch uses SLEEF; the two
   agree on >99% of inputs and differ by one ulp otherwise).
-* same validity rules (finite depth > 0, z > 1e-6), snapping, clamps of min/max log z,
+* same validity rules (finite depth > 0, z > 1e-6 x depth_unit: relative to the scene
+  scale, so depth in any unit renders), snapping, clamps of min/max log z,
   ``reciprocal(max) * -alpha``, and only weights > 0 are accumulated.
 
 What differs is the summation order of the scatter (index_add_), hence ~1e-7 relative
@@ -47,7 +48,7 @@ __all__ = ["inverse_K", "splat", "splat_maps", "warmup"]
 _F0 = np.float32(0.0)
 _F1 = np.float32(1.0)
 _SNAP = np.float32(1e-3)  # positions within this of an integer are snapped to it
-_ZMIN = np.float32(1e-6)  # points need z > _ZMIN in the target camera
+_ZMIN = np.float32(1e-6)  # points need z > _ZMIN * depth_unit in the target camera
 _BIG = np.float32(1e30)  # clamp of the per-item min log z (no valid point)
 _MAXLO = np.float32(1e-6)  # clamp of the per-item max log z
 _U8 = np.float32(255.0)
@@ -137,13 +138,14 @@ def _project(depth, idx, M, T, du, U, V, Z, LZ):
     frame f is source frame idx[f] of depth [N, H, W], moved by M[f], T[f].
 
     U, V: snapped pixel positions; Z: depth in the target camera; LZ: log1p(Z / du), or
-    NaN for an invalid point (depth <= 0 or not finite, or Z <= 1e-6). Returns the
+    NaN for an invalid point (depth <= 0 or not finite, or Z <= 1e-6 du). Returns the
     (min, max) of LZ over the valid points ((inf, 0) when there is none).
     """
     F, H, W = idx.shape[0], depth.shape[1], depth.shape[2]
     nan = np.float32(np.nan)
     inf = np.float32(np.inf)
     half = np.float32(0.5)
+    zmin = _ZMIN * du
     for f in range(F):
         m00, m01, m02 = M[f, 0, 0], M[f, 0, 1], M[f, 0, 2]
         m10, m11, m12 = M[f, 1, 0], M[f, 1, 1], M[f, 1, 2]
@@ -161,7 +163,7 @@ def _project(depth, idx, M, T, du, U, V, Z, LZ):
                 px = _fma((fx * m00 + fy * m01) + m02, d, t0)
                 py = _fma((fx * m10 + fy * m11) + m12, d, t1)
                 pz = _fma((fx * m20 + fy * m21) + m22, d, t2)
-                z_ok = pz > _ZMIN
+                z_ok = pz > zmin
                 ok = (d > _F0) & (d < inf) & z_ok  # NaN fails every comparison
                 iz = _F1 / (pz if z_ok else _F1)
                 u = px * iz

@@ -1,9 +1,11 @@
-"""From a splat to a view: cracks become holes, the render is quantised, holes are filled.
+"""From a warp to a view: the render is quantised, holes are filled.
 
 This is the last step of the explicit spatial constraint: the covered mask the generator
 is conditioned on, the uint8 render, and a push-pull fill of the holes (depth always, the
-image optionally). The compiled kernels of view_numba run where dispatch.use_numba says
-so (CPU); the torch composition here is the reference (and the path for other devices).
+image optionally). The surface is a mesh (geometry.mesh, the default) or a point splat
+(geometry.warp; its cracks, background seen between magnified splats, become holes).
+The compiled kernels run where dispatch.use_numba says so (CPU); the torch composition
+here is the reference (and the path for other devices).
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import view_numba
+from . import mesh_numba, view_numba
 from .cracks import crack_mask
 from .dispatch import use_numba
 from .fill import push_pull_fill
+from .mesh import MESH_DEFAULTS, mesh_warp_torch
 from .warp import WarpResult, forward_warp_torch
 
-__all__ = ["View", "finish_splat", "finish_splat_torch", "warp_view"]
+__all__ = ["SURFACES", "View", "finish_splat", "finish_splat_torch", "warp_view"]
+
+#: How a reference frame becomes a surface: a triangle mesh (closed, the default) or points.
+SURFACES = ("mesh", "splat")
 
 
 @dataclass
@@ -32,34 +38,52 @@ class View:
     render: np.ndarray  # [B, H, W, 3] uint8 raw render of the reference (0 in holes)
 
 
-def finish_splat(res: WarpResult, fill_rgb: bool = True) -> View:
-    """The view of a splat: view_numba's kernel where dispatch.use_numba (CPU), else torch."""
+def finish_splat(res: WarpResult, fill_rgb: bool = True, cracks: bool = True) -> View:
+    """The view of a warp: view_numba's kernel where dispatch.use_numba (CPU), else torch;
+    cracks=False for a mesh (it has none)."""
     if not use_numba(res.depth):
-        return finish_splat_torch(res, fill_rgb)
+        return finish_splat_torch(res, fill_rgb, cracks)
     render, mask, rgb, depth = view_numba.finish_splat_numba(res.rgb.numpy(), res.depth.numpy(), res.mask.numpy(),
-                                                             fill_rgb)
+                                                             fill_rgb, 1.1 if cracks else np.inf)
     return View(rgb=rgb, depth=depth, mask=mask, render=render)
 
 
 def warp_view(frames: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, c2w: torch.Tensor, idx: np.ndarray,
               tgt_c2w: torch.Tensor, alpha: float = 50.0, depth_unit: float = 1.0,
-              fill_rgb: bool = True) -> View:
+              fill_rgb: bool = True, surface: str = "mesh", far: torch.Tensor | None = None) -> View:
     """Frames idx [B, F] of a clip (frames [N,H,W,3], depth [N,H,W], c2w [N,4,4], K [3,3] or
-    [B,3,3]) splatted into the cameras tgt_c2w [B,4,4] (frame idx[:, 0] primary, the others
-    filling its holes) and finished into views.
+    [B,3,3], far [N,H,W] bool or None) warped into the cameras tgt_c2w [B,4,4] (frame
+    idx[:, 0] primary, the others filling its holes) and finished into views.
 
-    Where dispatch.use_numba (CPU): one compiled call of view_numba for all lanes, frames
-    read in place. Else forward_warp_torch of the gathered frames, then finish_splat_torch.
+    surface "mesh" (geometry.mesh; far pixels at infinity) or "splat" (geometry.warp, with
+    the soft z-buffer's alpha; far is ignored). Where dispatch.use_numba (CPU): one compiled
+    call for all lanes, frames read in place. Else the torch reference of the gathered
+    frames, then finish_splat_torch.
     """
+    if surface not in SURFACES:
+        raise ValueError(f"unknown surface {surface!r}; expected one of {SURFACES}")
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     _check(frames, depth, K, c2w, idx, tgt_c2w)
+    if far is not None and tuple(far.shape) != tuple(depth.shape):
+        raise ValueError(f"far must have depth's shape {tuple(depth.shape)}, got {tuple(far.shape)}")
+    mesh = surface == "mesh"
     if use_numba(frames):
-        render, mask, rgb, dep = view_numba.warp_view_numba(frames.numpy(), depth.numpy(), K.numpy(), c2w.numpy(), idx,
-                                                            tgt_c2w.numpy(), alpha, depth_unit, fill_rgb)
+        if mesh:
+            out = mesh_numba.mesh_view(frames.numpy(), depth.numpy(), None if far is None else far.numpy(), K.numpy(),
+                                       c2w.numpy(), idx, tgt_c2w.numpy(), depth_unit, fill_rgb=fill_rgb,
+                                       **MESH_DEFAULTS)
+        else:
+            out = view_numba.warp_view_numba(frames.numpy(), depth.numpy(), K.numpy(), c2w.numpy(), idx,
+                                             tgt_c2w.numpy(), alpha, depth_unit, fill_rgb)
+        render, mask, rgb, dep = out
         return View(rgb=rgb, depth=dep, mask=mask, render=render)
     i = torch.from_numpy(idx).to(frames.device)
-    res = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, alpha=alpha, depth_unit=depth_unit)
-    return finish_splat_torch(res, fill_rgb)
+    if mesh:
+        res = mesh_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, None if far is None else far[i],
+                              depth_unit=depth_unit, **MESH_DEFAULTS)
+    else:
+        res = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, alpha=alpha, depth_unit=depth_unit)
+    return finish_splat_torch(res, fill_rgb, cracks=not mesh)
 
 
 def _check(frames, depth, K, c2w, idx: np.ndarray, tgt_c2w) -> None:
@@ -75,9 +99,9 @@ def _check(frames, depth, K, c2w, idx: np.ndarray, tgt_c2w) -> None:
         raise ValueError(f"frame indices must lie in [0, {N}), got {idx.min()}..{idx.max()}")
 
 
-def finish_splat_torch(res: WarpResult, fill_rgb: bool = True) -> View:
-    """Reference implementation with torch ops (any device)."""
-    covered = res.mask & ~crack_mask(res.depth, res.mask)  # background seen through gaps is a hole
+def finish_splat_torch(res: WarpResult, fill_rgb: bool = True, cracks: bool = True) -> View:
+    """Reference implementation with torch ops (any device); cracks=False for a mesh (it has none)."""
+    covered = res.mask & ~crack_mask(res.depth, res.mask) if cracks else res.mask  # background seen through gaps
     render_t = torch.where(covered.unsqueeze(-1), (res.rgb.clamp(0, 1) * 255 + 0.5).to(torch.uint8),
                            torch.zeros((), dtype=torch.uint8, device=res.rgb.device))
     if fill_rgb:

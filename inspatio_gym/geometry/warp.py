@@ -159,7 +159,7 @@ def forward_warp_torch(
     d = depth.reshape(B, F, H * W, 1)
     pts = torch.addcmul(tvec.to(torch.float32), pix @ M.to(torch.float32).transpose(-1, -2), d)  # [B,F,N,3]
     z = pts[..., 2]
-    valid = (d[..., 0] > 0) & (z > 1e-6)
+    valid = (d[..., 0] > 0) & (z > float(np.float32(1e-6) * np.float32(depth_unit)))  # relative: any depth unit
     if not bool(torch.isfinite(depth).all()):
         valid &= torch.isfinite(d[..., 0])
     inv_z = torch.where(valid, z, torch.ones_like(z)).reciprocal_()

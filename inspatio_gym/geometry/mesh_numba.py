@@ -1,0 +1,437 @@
+"""Numba CPU kernel of the surface warp: same semantics as ``mesh.mesh_warp_torch``.
+
+Each source frame is a triangle mesh over its depth map: a vertex at every pixel centre,
+two triangles per pixel quad (a b c and b e c for the quad a b / c e). A triangle is kept
+when its three vertices are valid and it does not span a depth discontinuity: along each
+edge, |log d_i - log d_j| <= max(min_jump, slope * edge length / f) (slope: the tangent of
+the most grazing surface kept; a box in front of a wall jumps by far more). Kept triangles
+are rasterised at the target pixel centres with a z-buffer (the nearest wins; at equal
+depth the first drawn) and perspective-correct interpolation of colour and depth, so a
+surface seen closer than in the reference stays closed: no stipple, no cracks.
+
+Far pixels (sky, distant background) are vertices at infinity: they move with the
+camera's rotation only and lie behind every finite surface; a triangle mixing far and
+finite vertices is a discontinuity. Frame 0 of an item is the primary (time-aligned)
+frame; the others only draw where it left a pixel empty, as in the splat.
+
+Positions and barycentrics are float64; vertices within 1e-3 px of a pixel centre snap
+to it, so the source pose reproduces the reference exactly. Items (lanes) are split
+across threads by ``lane_threads``; each writes only its own outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .lane_threads import run_lanes
+from .view_numba import _finish_item, _lane_scratch, _outputs
+
+__all__ = ["mesh", "mesh_maps", "mesh_view", "warmup"]
+
+_BLOCK = 8  # secondary frames are culled in blocks of _BLOCK x _BLOCK quads
+_SNAP = 1e-3  # vertices within this of a pixel centre snap to it (exact source-pose render)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _item_maps(K_out, inv_K, c2w, idx, tgt, M, T):
+    """float64 maps of source (u, v, 1) * z to target pixels * z' for the source cameras
+    c2w[idx[f]] and the target tgt [4,4]: M[f] = K_out R K^-1, T[f] = K_out t."""
+    inv = np.empty((3, 4))
+    for i in range(3):
+        for j in range(3):
+            inv[i, j] = tgt[j, i]
+        inv[i, 3] = -(tgt[0, i] * tgt[0, 3] + tgt[1, i] * tgt[1, 3] + tgt[2, i] * tgt[2, 3])
+    rel = np.empty((3, 4))
+    KR = np.empty((3, 3))
+    for f in range(idx.shape[0]):
+        src = c2w[idx[f]]
+        for i in range(3):
+            for j in range(4):
+                rel[i, j] = inv[i, 0] * src[0, j] + inv[i, 1] * src[1, j] + inv[i, 2] * src[2, j] + inv[i, 3] * src[3, j]
+        for i in range(3):
+            for j in range(3):
+                KR[i, j] = K_out[i, 0] * rel[0, j] + K_out[i, 1] * rel[1, j] + K_out[i, 2] * rel[2, j]
+            T[f, i] = K_out[i, 0] * rel[0, 3] + K_out[i, 1] * rel[1, 3] + K_out[i, 2] * rel[2, 3]
+        for i in range(3):
+            for j in range(3):
+                M[f, i, j] = KR[i, 0] * inv_K[0, j] + KR[i, 1] * inv_K[1, j] + KR[i, 2] * inv_K[2, j]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _project(depth, far, has_far, src, M, T, zmin, U, V, IZ, D, FL):
+    """Target positions of one source frame's vertices: U, V (snapped), IZ = 1 / z', D the
+    source depth, FL 0 (invalid), 1 (finite) or 2 (far: a direction, rotation only)."""
+    H, W = depth.shape[1], depth.shape[2]
+    m00, m01, m02 = M[0, 0], M[0, 1], M[0, 2]
+    m10, m11, m12 = M[1, 0], M[1, 1], M[1, 2]
+    m20, m21, m22 = M[2, 0], M[2, 1], M[2, 2]
+    t0, t1, t2 = T[0], T[1], T[2]
+    for y in range(H):
+        fy = float(y)
+        bx = m01 * fy + m02
+        by = m11 * fy + m12
+        bz = m21 * fy + m22
+        for x in range(W):
+            d = float(depth[src, y, x])
+            fx = float(x)
+            rx = m00 * fx + bx
+            ry = m10 * fx + by
+            rz = m20 * fx + bz
+            is_far = has_far and far[src, y, x]
+            s = 0.0 if is_far else 1.0
+            dd = 1.0 if is_far else d
+            pz = rz * dd + t2 * s
+            ok = d > 0.0 and d < math.inf and pz > (0.0 if is_far else zmin)
+            iz = 1.0 / pz if ok else 0.0
+            u = (rx * dd + t0 * s) * iz
+            v = (ry * dd + t1 * s) * iz
+            r = math.floor(u + 0.5)
+            u = r if abs(u - r) < _SNAP else u
+            r = math.floor(v + 0.5)
+            v = r if abs(v - r) < _SNAP else v
+            U[y, x] = u
+            V[y, x] = v
+            IZ[y, x] = iz
+            D[y, x] = d
+            FL[y, x] = (2 if is_far else 1) if ok else 0
+
+
+@njit(inline="always", fastmath=False, error_model="numpy", nogil=True)
+def _keep(fa, fb, fc, da, db, dc, r1, r2):
+    """A triangle is kept when its vertices are valid, all far or all finite, and no edge
+    has a depth ratio above r1 (axis edges a-b, a-c) or r2 (the diagonal b-c)."""
+    ok = (fa != 0) & (fa == fb) & (fa == fc)
+    if ok and fa == 1:
+        ok = ((max(da, db) <= r1 * min(da, db)) & (max(da, dc) <= r1 * min(da, dc))
+              & (max(db, dc) <= r2 * min(db, dc)))
+    return ok
+
+
+@njit(inline="always", fastmath=False, error_model="numpy", nogil=True)
+def _owns(e, dx, dy):
+    """The top-left rule: a pixel centre on an edge (e == 0) belongs to one of the two
+    triangles sharing it, so a closed surface draws each pixel exactly once."""
+    return (e > 0.0) | ((e == 0.0) & ((dy < 0.0) | ((dy == 0.0) & (dx > 0.0))))
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat):
+    """Rasterise the kept triangles of one projected source frame (quads in blocks of
+    _BLOCK x _BLOCK; a secondary frame skips blocks and quads over no hole of the primary).
+
+    izbuf holds 1 / z of the nearest surface drawn at a pixel (-1: none, 0: a far one), acc
+    its (rgb, depth). The triangle is written out in the loop: a call with array arguments
+    costs ~100 ns in numba (reference counting), more than drawing a small triangle."""
+    H, W = U.shape
+    Ho, Wo = izbuf.shape
+    for y0b in range(0, H - 1, _BLOCK):
+        for x0b in range(0, W - 1, _BLOCK):
+            y1b, x1b = min(y0b + _BLOCK, H - 1), min(x0b + _BLOCK, W - 1)
+            if sec:  # a secondary frame's block of quads is skipped when no hole lies under it
+                bu0, bu1, bv0, bv1 = math.inf, -math.inf, math.inf, -math.inf
+                for y in range(y0b, y1b + 1):
+                    for x in range(x0b, x1b + 1):
+                        if FL[y, x] != 0:
+                            bu0, bu1 = min(bu0, U[y, x]), max(bu1, U[y, x])
+                            bv0, bv1 = min(bv0, V[y, x]), max(bv1, V[y, x])
+                if not bu0 <= bu1:
+                    continue
+                qx0, qx1 = max(0, int(math.ceil(bu0))), min(Wo, int(math.ceil(bu1)))
+                qy0, qy1 = max(0, int(math.ceil(bv0))), min(Ho, int(math.ceil(bv1)))
+                if qx0 >= qx1 or qy0 >= qy1 or (sat[qy1, qx1] - sat[qy0, qx1] - sat[qy1, qx0] + sat[qy0, qx0]) == 0:
+                    continue
+            for y in range(y0b, y1b):
+                for x in range(x0b, x1b):
+                    fa, fb, fc, fe = FL[y, x], FL[y, x + 1], FL[y + 1, x], FL[y + 1, x + 1]
+                    da, db, dc, de = D[y, x], D[y, x + 1], D[y + 1, x], D[y + 1, x + 1]
+                    k1 = _keep(fa, fb, fc, da, db, dc, r1, r2)
+                    k2 = _keep(fb, fe, fc, db, de, dc, r1, r2)
+                    if not (k1 or k2):
+                        continue
+                    ua, ub, uc, ue = U[y, x], U[y, x + 1], U[y + 1, x], U[y + 1, x + 1]
+                    va, vb, vc, ve = V[y, x], V[y, x + 1], V[y + 1, x], V[y + 1, x + 1]
+                    # the pixel centres under the quad, [ceil(min), ceil(max)): the top-left
+                    # rule owns no max edge; both triangles are tested against them
+                    qx0 = max(0, int(math.ceil(min(min(ua, ub), min(uc, ue)))))
+                    qx1 = min(Wo, int(math.ceil(max(max(ua, ub), max(uc, ue)))))
+                    if qx0 >= qx1:
+                        continue
+                    qy0 = max(0, int(math.ceil(min(min(va, vb), min(vc, ve)))))
+                    qy1 = min(Ho, int(math.ceil(max(max(va, vb), max(vc, ve)))))
+                    if qy0 >= qy1:
+                        continue
+                    if sec and (sat[qy1, qx1] - sat[qy0, qx1] - sat[qy1, qx0] + sat[qy0, qx0]) == 0:
+                        continue  # no hole of the primary under this quad
+                    iza, izb, izc, ize = IZ[y, x], IZ[y, x + 1], IZ[y + 1, x], IZ[y + 1, x + 1]
+                    # triangle 1 = a b c, triangle 2 = b e c, each made positive (either winding:
+                    # a surface seen from behind is drawn too) by swapping its last two vertices
+                    ar1 = (ub - ua) * (vc - va) - (vb - va) * (uc - ua)
+                    ar2 = (ue - ub) * (vc - vb) - (ve - vb) * (uc - ub)
+                    k1 = k1 and ar1 != 0.0
+                    k2 = k2 and ar2 != 0.0
+                    for py in range(qy0, qy1):
+                        fy = float(py)
+                        for px in range(qx0, qx1):
+                            if sec and not need[py, px]:
+                                continue
+                            fx = float(px)
+                            for t in range(2):
+                                if t == 0:
+                                    if not k1:
+                                        continue
+                                    pu0, pv0, pz0, pd0, y_0, x_0 = ua, va, iza, da, y, x
+                                    if ar1 > 0.0:
+                                        pu1, pv1, pz1, pd1, y_1, x_1 = ub, vb, izb, db, y, x + 1
+                                        pu2, pv2, pz2, pd2, y_2, x_2 = uc, vc, izc, dc, y + 1, x
+                                    else:
+                                        pu1, pv1, pz1, pd1, y_1, x_1 = uc, vc, izc, dc, y + 1, x
+                                        pu2, pv2, pz2, pd2, y_2, x_2 = ub, vb, izb, db, y, x + 1
+                                    area = abs(ar1)
+                                    is_far = fa == 2
+                                else:
+                                    if not k2:
+                                        continue
+                                    pu0, pv0, pz0, pd0, y_0, x_0 = ub, vb, izb, db, y, x + 1
+                                    if ar2 > 0.0:
+                                        pu1, pv1, pz1, pd1, y_1, x_1 = ue, ve, ize, de, y + 1, x + 1
+                                        pu2, pv2, pz2, pd2, y_2, x_2 = uc, vc, izc, dc, y + 1, x
+                                    else:
+                                        pu1, pv1, pz1, pd1, y_1, x_1 = uc, vc, izc, dc, y + 1, x
+                                        pu2, pv2, pz2, pd2, y_2, x_2 = ue, ve, ize, de, y + 1, x + 1
+                                    area = abs(ar2)
+                                    is_far = fb == 2
+                                e0 = (pu1 - fx) * (pv2 - fy) - (pv1 - fy) * (pu2 - fx)  # edge 1 -> 2
+                                e1 = (pu2 - fx) * (pv0 - fy) - (pv2 - fy) * (pu0 - fx)  # edge 2 -> 0
+                                e2 = (pu0 - fx) * (pv1 - fy) - (pv0 - fy) * (pu1 - fx)  # edge 0 -> 1
+                                if e0 < 0.0 or e1 < 0.0 or e2 < 0.0:
+                                    continue
+                                if (e0 == 0.0 or e1 == 0.0 or e2 == 0.0) and not (
+                                        _owns(e0, pu2 - pu1, pv2 - pv1) & _owns(e1, pu0 - pu2, pv0 - pv2)
+                                        & _owns(e2, pu1 - pu0, pv1 - pv0)):
+                                    continue
+                                # perspective-correct weights, unnormalised (x area)
+                                w0, w1, w2 = e0 * pz0, e1 * pz1, e2 * pz2
+                                s_ = w0 + w1 + w2  # area / z
+                                if not s_ > 0.0:
+                                    continue
+                                key = 0.0 if is_far else s_ * (1.0 / area)  # 1 / z
+                                if not key > izbuf[py, px]:
+                                    continue
+                                r = 1.0 / s_
+                                izbuf[py, px] = key
+                                out_mask[py, px] = True
+                                w0, w1, w2 = w0 * r, w1 * r, w2 * r
+                                for c in range(3):
+                                    acc[py, px, c] = (w0 * rgb[src, y_0, x_0, c] + w1 * rgb[src, y_1, x_1, c]
+                                                      + w2 * rgb[src, y_2, x_2, c])
+                                acc[py, px, 3] = w0 * pd0 + w1 * pd1 + w2 * pd2 if is_far else area * r
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _points(rgb, cs, src, sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov):
+    """Vertices of one projected frame as points on their nearest pixel, where no triangle
+    of their group drew (pcov marks the points'): thin structures and isolated depths
+    still show, and the bottom and right borders of the mesh (the top-left rule leaves
+    them to no triangle) keep the source pose exact."""
+    H, W = U.shape
+    Ho, Wo = izbuf.shape
+    for y in range(H):
+        for x in range(W):
+            if FL[y, x] == 0:
+                continue
+            px = int(math.floor(U[y, x] + 0.5))
+            py = int(math.floor(V[y, x] + 0.5))
+            if px < 0 or px >= Wo or py < 0 or py >= Ho or (out_mask[py, px] and not pcov[py, px]):
+                continue
+            if sec and not need[py, px]:
+                continue
+            iz = IZ[y, x]
+            is_far = FL[y, x] == 2
+            key = 0.0 if is_far else iz
+            if not key > izbuf[py, px]:
+                continue
+            izbuf[py, px] = key
+            out_mask[py, px] = True
+            pcov[py, px] = True
+            for c in range(3):
+                acc[py, px, c] = rgb[src, y, x, c]
+            acc[py, px, 3] = D[y, x] if is_far else 1.0 / iz
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, out_depth, out_mask,
+               U, V, IZ, D, FL, izbuf, acc, need, pcov, col, sat):
+    """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0): the
+    primary frame's triangles, then its points; then, into the pixels still empty, the
+    secondary frames' triangles, then their points."""
+    F = idx.shape[0]
+    Ho, Wo = out_depth.shape
+    cs = 255.0 if u8 else 1.0  # colours are interpolated as given, divided by cs at the end
+    for py in range(Ho):
+        for px in range(Wo):
+            izbuf[py, px] = -1.0
+            out_mask[py, px] = False
+            pcov[py, px] = False
+    _project(depth, far, has_far, idx[0], M[0], T[0], zmin, U, V, IZ, D, FL)
+    _triangles(rgb, idx[0], False, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat)
+    _points(rgb, cs, idx[0], False, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov)
+    holes = 0
+    for py in range(Ho):  # need: the primary's holes; sat: their summed-area table
+        run = 0
+        for px in range(Wo):
+            e = not out_mask[py, px]
+            need[py, px] = e
+            if e:
+                holes += 1
+                run += 1
+            pcov[py, px] = False
+            sat[py + 1, px + 1] = sat[py, px + 1] + run
+    if F > 1 and holes > 0:
+        for f in range(1, F):
+            _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
+            _triangles(rgb, idx[f], True, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat)
+        for f in range(1, F):
+            _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
+            _points(rgb, cs, idx[f], True, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov)
+    for py in range(Ho):
+        for px in range(Wo):
+            m = out_mask[py, px]
+            for c in range(3):
+                out_rgb[py, px, c] = np.float32(acc[py, px, c] / cs) if m else np.float32(0.0)
+            out_depth[py, px] = np.float32(acc[py, px, 3]) if m else np.float32(0.0)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _mesh_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1, r2, out_rgb, out_depth, out_mask):
+    """Lane after lane: its maps, its mesh raster; the workspaces made once per call."""
+    F, H, W = idx.shape[1], depth.shape[1], depth.shape[2]
+    Ho, Wo = out_depth.shape[1], out_depth.shape[2]
+    M = np.empty((F, 3, 3))
+    T = np.empty((F, 3))
+    U = np.empty((H, W))
+    V = np.empty((H, W))
+    IZ = np.empty((H, W))
+    D = np.empty((H, W))
+    FL = np.empty((H, W), np.uint8)
+    zbuf = np.empty((Ho, Wo))
+    acc = np.empty((Ho, Wo, 4))
+    need = np.empty((Ho, Wo), np.bool_)
+    pcov = np.empty((Ho, Wo), np.bool_)
+    col = np.empty((4, 3))
+    sat = np.zeros((Ho + 1, Wo + 1), np.int64)  # row and column 0 stay 0
+    for b in range(idx.shape[0]):
+        k = 0 if K.shape[0] == 1 else b
+        _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
+        _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, out_rgb[b], out_depth[b], out_mask[b],
+                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1, r2, fill_rgb, out_render,
+                      out_mask, out_rgb, out_depth):
+    """Lane after lane: its maps, its mesh raster, its finish (view_numba: quantised render,
+    push-pull fill of the holes; a mesh has no cracks, so no crack test)."""
+    F, H, W = idx.shape[1], depth.shape[1], depth.shape[2]
+    Ho, Wo = out_depth.shape[1], out_depth.shape[2]
+    M = np.empty((F, 3, 3))
+    T = np.empty((F, 3))
+    U = np.empty((H, W))
+    V = np.empty((H, W))
+    IZ = np.empty((H, W))
+    D = np.empty((H, W))
+    FL = np.empty((H, W), np.uint8)
+    zbuf = np.empty((Ho, Wo))
+    acc = np.empty((Ho, Wo, 4))
+    need = np.empty((Ho, Wo), np.bool_)
+    pcov = np.empty((Ho, Wo), np.bool_)
+    col = np.empty((4, 3))
+    sat = np.zeros((Ho + 1, Wo + 1), np.int64)
+    s_rgb = np.empty((Ho, Wo, 3), np.float32)
+    s_depth = np.empty((Ho, Wo), np.float32)
+    s_mask = np.empty((Ho, Wo), np.bool_)
+    scratch = np.empty(_lane_scratch(Ho, Wo), np.float32)
+    no_cracks = np.float32(np.inf)
+    for b in range(idx.shape[0]):
+        k = 0 if K.shape[0] == 1 else b
+        _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
+        _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
+                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat)
+        _finish_item(s_rgb, s_depth, s_mask, no_cracks, fill_rgb, out_render[b], out_mask[b], out_rgb[b],
+                     out_depth[b], scratch)
+
+
+def mesh_thresholds(K: np.ndarray, slope: float, min_jump: float) -> tuple[float, float]:
+    """Depth ratios an axis edge and the diagonal may span for intrinsics K: a surface may
+    be as grazing as `slope` (tan of its angle to the view ray); log ratio at least min_jump."""
+    f = float(min(K[..., 0, 0].min(), K[..., 1, 1].min()))
+    return math.exp(max(min_jump, slope / f)), math.exp(max(min_jump, slope * math.sqrt(2.0) / f))
+
+
+def _args(frames, depth, far, K, c2w, idx, tgt_c2w, depth_unit, slope, min_jump, near) -> tuple:
+    """The kernels' leading arguments, contiguous and typed."""
+    u8 = frames.dtype == np.uint8
+    frames = np.ascontiguousarray(frames) if u8 else np.ascontiguousarray(frames, dtype=np.float32)
+    K = np.ascontiguousarray(K, dtype=np.float64).reshape(-1, 3, 3)
+    r1, r2 = mesh_thresholds(K, slope, min_jump)
+    has_far = far is not None
+    far_a = np.ascontiguousarray(far, dtype=np.bool_) if has_far else np.zeros((1, 1, 1), np.bool_)
+    return (frames, u8, np.ascontiguousarray(depth, dtype=np.float32), far_a, has_far, K, np.linalg.inv(K),
+            np.ascontiguousarray(c2w, dtype=np.float64), idx, np.ascontiguousarray(tgt_c2w, dtype=np.float64),
+            float(near) * float(depth_unit), r1, r2)
+
+
+def _lane_args(K: np.ndarray, outputs: int, first_output: int) -> tuple[int, ...]:
+    """Positions of the per-lane arguments for run_lanes: idx, tgt, (K, inv_K if per lane), outputs."""
+    per_k = () if np.ndim(K) == 2 or np.shape(K)[0] == 1 else (5, 6)
+    return per_k + (8, 9) + tuple(range(first_output, first_output + outputs))
+
+
+def mesh(frames: np.ndarray, depth: np.ndarray, far: np.ndarray | None, K: np.ndarray, c2w: np.ndarray,
+         idx: np.ndarray, tgt_c2w: np.ndarray, depth_unit: float, slope: float, min_jump: float, near: float,
+         out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frames idx [B,F] of a clip (frames [N,H,W,3] uint8 or float in [0, 1], depth [N,H,W],
+    far [N,H,W] bool or None, poses c2w [N,4,4], K [3,3] or [B,3,3]) meshed into the
+    cameras tgt_c2w [B,4,4]: (rgb float32 [B,Ho,Wo,3] in [0, 1], depth, mask); holes are 0.
+    Points nearer than near * depth_unit to a target camera are clipped. Inputs must have
+    been checked (mesh.mesh_warp_numba and view.warp_view do)."""
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    B, (Ho, Wo) = idx.shape[0], out_size
+    out = (np.empty((B, Ho, Wo, 3), np.float32), np.empty((B, Ho, Wo), np.float32), np.empty((B, Ho, Wo), np.bool_))
+    args = _args(frames, depth, far, K, c2w, idx, tgt_c2w, depth_unit, slope, min_jump, near)
+    run_lanes(_mesh_serial, (*args, *out), _lane_args(K, 3, 13), B)
+    return out
+
+
+def mesh_view(frames: np.ndarray, depth: np.ndarray, far: np.ndarray | None, K: np.ndarray, c2w: np.ndarray,
+              idx: np.ndarray, tgt_c2w: np.ndarray, depth_unit: float, slope: float, min_jump: float, near: float,
+              fill_rgb: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """mesh at the frames' size, finished into views in the same compiled call: (render
+    uint8, covered, rgb uint8, depth), as view_numba.warp_view_numba."""
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    out = _outputs(idx.shape[0], frames.shape[1], frames.shape[2])
+    args = _args(frames, depth, far, K, c2w, idx, tgt_c2w, depth_unit, slope, min_jump, near)
+    run_lanes(_mesh_view_serial, (*args, bool(fill_rgb), *out), _lane_args(K, 4, 14), idx.shape[0])
+    return out
+
+
+def mesh_maps(K: np.ndarray, src_c2w: np.ndarray, tgt_c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 maps M [F,3,3], T [F,3] of source frames src_c2w [F,4,4] into tgt [4,4]
+    (for tests and the torch reference's cross-check)."""
+    F = len(src_c2w)
+    M, T = np.empty((F, 3, 3)), np.empty((F, 3))
+    K = np.asarray(K, dtype=np.float64)
+    _item_maps(K, np.linalg.inv(K), np.ascontiguousarray(src_c2w, dtype=np.float64), np.arange(F),
+               np.ascontiguousarray(tgt_c2w, dtype=np.float64), M, T)
+    return M, T
+
+
+def warmup() -> None:
+    """Compile (or load from the disk cache) the kernel for uint8 frames."""
+    f = np.zeros((1, 4, 4, 3), np.uint8)
+    d = np.ones((1, 4, 4), np.float32)
+    args = (f, d, None, np.eye(3), np.eye(4)[None], np.zeros((1, 1), np.int64), np.eye(4)[None], 1.0, 8.0, 0.05, 1e-3)
+    mesh(*args, (4, 4))
+    mesh_view(*args)
