@@ -154,6 +154,13 @@ def mesh_warp_torch(rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, src
     keep = (fa != 0) & (fa == fb) & (fa == fc)
     keep &= (fa == 2) | (ratio_ok(da, db, r1) & ratio_ok(da, dc, r1) & ratio_ok(db, dc, r2))
 
+    used = torch.zeros(B, F, H * W, dtype=torch.int64, device=dev)  # vertices of kept triangles
+    for k in range(3):
+        used.index_add_(2, tri[:, k], keep.to(torch.int64))
+    used = used > 0
+    known = (FL != 0).reshape(B, F, H, W)  # isolated vertices count only amid known depth
+    pad = torch.nn.functional.pad(known.to(torch.uint8), (1, 1, 1, 1), value=1).bool()
+    amid = (pad[..., :-2, 1:-1] & pad[..., 2:, 1:-1] & pad[..., 1:-1, :-2] & pad[..., 1:-1, 2:]).reshape(B, F, -1)
     n_pix = B * H * W
     out = torch.zeros(n_pix, 4, dtype=f64, device=dev)
     mask = torch.zeros(n_pix, dtype=torch.bool, device=dev)
@@ -219,10 +226,11 @@ def mesh_warp_torch(rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, src
         vals = torch.where(drawn[:, None], vals, torch.zeros_like(vals))
         return vals, drawn
 
-    def points(frames: list[int], free: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Vertices of these frames on their nearest pixel where free -> (values, drawn)."""
-        sub = FL[:, frames]
-        bi, fi, vi = torch.nonzero(sub != 0, as_tuple=True)
+    def points(frames: list[int], free: torch.Tensor, isolated: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vertices of these frames (isolated ones too, or only those of kept triangles) on
+        their nearest pixel where free -> (values, drawn)."""
+        sub = (FL[:, frames] != 0) & (used[:, frames] | amid[:, frames] if isolated else used[:, frames])
+        bi, fi, vi = torch.nonzero(sub, as_tuple=True)
         fi = torch.as_tensor(frames, device=dev)[fi]
         px = torch.floor(U[bi, fi, vi] + 0.5).to(torch.int64)
         py = torch.floor(V[bi, fi, vi] + 0.5).to(torch.int64)
@@ -241,15 +249,12 @@ def mesh_warp_torch(rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, src
         vals = torch.where(drawn[:, None], vals, torch.zeros_like(vals))
         return vals, drawn
 
-    tv, td = triangles([0], None)
-    pv, pd = points([0], ~td)
-    out = torch.where(td[:, None], tv, pv)
-    mask = td | pd
-    if F > 1 and not bool(mask.all()):
-        need = ~mask
-        sec = list(range(1, F))
-        tv, td = triangles(sec, need)
-        pv, pd = points(sec, need & ~td)
+    for f in range(F):  # frame after frame, each only into what the frames before left empty
+        need = None if f == 0 else ~mask
+        if need is not None and not bool(need.any()):
+            break
+        tv, td = triangles([f], need)
+        pv, pd = points([f], ~td if need is None else need & ~td, f == 0)
         out = torch.where(td[:, None], tv, torch.where(pd[:, None], pv, out))
         mask = mask | td | pd
     out = torch.where(mask[:, None], out, torch.zeros_like(out))

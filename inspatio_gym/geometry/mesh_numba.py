@@ -118,15 +118,19 @@ def _owns(e, dx, dy):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat):
+def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat, used):
     """Rasterise the kept triangles of one projected source frame (quads in blocks of
-    _BLOCK x _BLOCK; a secondary frame skips blocks and quads over no hole of the primary).
+    _BLOCK x _BLOCK; a secondary frame skips blocks and quads over no hole of the primary);
+    used marks the vertices of kept triangles.
 
     izbuf holds 1 / z of the nearest surface drawn at a pixel (-1: none, 0: a far one), acc
     its (rgb, depth). The triangle is written out in the loop: a call with array arguments
     costs ~100 ns in numba (reference counting), more than drawing a small triangle."""
     H, W = U.shape
     Ho, Wo = izbuf.shape
+    for y in range(H):
+        for x in range(W):
+            used[y, x] = False
     for y0b in range(0, H - 1, _BLOCK):
         for x0b in range(0, W - 1, _BLOCK):
             y1b, x1b = min(y0b + _BLOCK, H - 1), min(x0b + _BLOCK, W - 1)
@@ -151,6 +155,10 @@ def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, nee
                     k2 = _keep(fb, fe, fc, db, de, dc, r1, r2)
                     if not (k1 or k2):
                         continue
+                    used[y, x] |= k1
+                    used[y, x + 1] = True
+                    used[y + 1, x] = True
+                    used[y + 1, x + 1] |= k2
                     ua, ub, uc, ue = U[y, x], U[y, x + 1], U[y + 1, x], U[y + 1, x + 1]
                     va, vb, vc, ve = V[y, x], V[y, x + 1], V[y + 1, x], V[y + 1, x + 1]
                     # the pixel centres under the quad, [ceil(min), ceil(max)): the top-left
@@ -231,17 +239,42 @@ def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, nee
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _points(rgb, cs, src, sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov):
+def _mark_used(FL, D, r1, r2, used):
+    """used: the vertices of kept triangles (as _triangles marks them, without drawing)."""
+    H, W = FL.shape
+    for y in range(H):
+        for x in range(W):
+            used[y, x] = False
+    for y in range(H - 1):
+        for x in range(W - 1):
+            fa, fb, fc, fe = FL[y, x], FL[y, x + 1], FL[y + 1, x], FL[y + 1, x + 1]
+            da, db, dc, de = D[y, x], D[y, x + 1], D[y + 1, x], D[y + 1, x + 1]
+            k1 = _keep(fa, fb, fc, da, db, dc, r1, r2)
+            k2 = _keep(fb, fe, fc, db, de, dc, r1, r2)
+            if k1 or k2:
+                used[y, x] |= k1
+                used[y, x + 1] = True
+                used[y + 1, x] = True
+                used[y + 1, x + 1] |= k2
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _points(rgb, src, sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov, used):
     """Vertices of one projected frame as points on their nearest pixel, where no triangle
-    of their group drew (pcov marks the points'): thin structures and isolated depths
-    still show, and the bottom and right borders of the mesh (the top-left rule leaves
-    them to no triangle) keep the source pose exact."""
+    of their group drew (pcov marks the points'): the bottom and right borders of the
+    mesh (the top-left rule leaves them to no triangle) keep the source pose exact, and in
+    the primary frame (not sec) thin structures and isolated depths still show where their
+    4 neighbours have depth. Other isolated vertices (of secondary frames, or amid unknown
+    depth) are left out: in the holes they would fill they are stipple, not surfaces."""
     H, W = U.shape
     Ho, Wo = izbuf.shape
     for y in range(H):
         for x in range(W):
             if FL[y, x] == 0:
                 continue
+            if not used[y, x] and (sec or (y > 0 and FL[y - 1, x] == 0) or (y < H - 1 and FL[y + 1, x] == 0)
+                                   or (x > 0 and FL[y, x - 1] == 0) or (x < W - 1 and FL[y, x + 1] == 0)):
+                continue  # isolated: of a secondary frame, or amid unknown depth (noise)
             px = int(math.floor(U[y, x] + 0.5))
             py = int(math.floor(V[y, x] + 0.5))
             if px < 0 or px >= Wo or py < 0 or py >= Ho or (out_mask[py, px] and not pcov[py, px]):
@@ -263,10 +296,13 @@ def _points(rgb, cs, src, sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, out_depth, out_mask,
-               U, V, IZ, D, FL, izbuf, acc, need, pcov, col, sat):
-    """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0): the
-    primary frame's triangles, then its points; then, into the pixels still empty, the
-    secondary frames' triangles, then their points."""
+               U, V, IZ, D, FL, izbuf, acc, need, pcov, col, sat, used):
+    """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0), frame
+    after frame, each its triangles then its points: the primary frame everywhere, each
+    secondary frame only into the pixels the frames before it left empty (need, with sat
+    its summed-area table). Secondary frames are ranked, not z-buffered against each
+    other: their depths disagree slightly, and a z-buffer between them flickers pixel by
+    pixel between two exposures (stipple in the holes)."""
     F = idx.shape[0]
     Ho, Wo = out_depth.shape
     cs = 255.0 if u8 else 1.0  # colours are interpolated as given, divided by cs at the end
@@ -274,28 +310,29 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
         for px in range(Wo):
             izbuf[py, px] = -1.0
             out_mask[py, px] = False
-            pcov[py, px] = False
-    _project(depth, far, has_far, idx[0], M[0], T[0], zmin, U, V, IZ, D, FL)
-    _triangles(rgb, idx[0], False, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat)
-    _points(rgb, cs, idx[0], False, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov)
-    holes = 0
-    for py in range(Ho):  # need: the primary's holes; sat: their summed-area table
-        run = 0
-        for px in range(Wo):
-            e = not out_mask[py, px]
-            need[py, px] = e
-            if e:
-                holes += 1
-                run += 1
-            pcov[py, px] = False
-            sat[py + 1, px + 1] = sat[py, px + 1] + run
-    if F > 1 and holes > 0:
-        for f in range(1, F):
-            _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
-            _triangles(rgb, idx[f], True, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat)
-        for f in range(1, F):
-            _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
-            _points(rgb, cs, idx[f], True, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov)
+    for f in range(F):
+        sec = f > 0
+        if sec:
+            holes = 0
+            for py in range(Ho):
+                run = 0
+                for px in range(Wo):
+                    e = not out_mask[py, px]
+                    need[py, px] = e
+                    if e:
+                        holes += 1
+                        run += 1
+                    sat[py + 1, px + 1] = sat[py, px + 1] + run
+            if holes == 0:
+                break
+        for py in range(Ho):
+            for px in range(Wo):
+                pcov[py, px] = False
+        _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
+        _triangles(rgb, idx[f], sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat, used)
+        if sec:  # culled blocks left some vertices unmarked
+            _mark_used(FL, D, r1, r2, used)
+        _points(rgb, idx[f], sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov, used)
     for py in range(Ho):
         for px in range(Wo):
             m = out_mask[py, px]
@@ -320,13 +357,14 @@ def _mesh_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1
     acc = np.empty((Ho, Wo, 4))
     need = np.empty((Ho, Wo), np.bool_)
     pcov = np.empty((Ho, Wo), np.bool_)
+    used = np.empty((H, W), np.bool_)
     col = np.empty((4, 3))
     sat = np.zeros((Ho + 1, Wo + 1), np.int64)  # row and column 0 stay 0
     for b in range(idx.shape[0]):
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, out_rgb[b], out_depth[b], out_mask[b],
-                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat)
+                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat, used)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -347,6 +385,7 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
     acc = np.empty((Ho, Wo, 4))
     need = np.empty((Ho, Wo), np.bool_)
     pcov = np.empty((Ho, Wo), np.bool_)
+    used = np.empty((H, W), np.bool_)
     col = np.empty((4, 3))
     sat = np.zeros((Ho + 1, Wo + 1), np.int64)
     s_rgb = np.empty((Ho, Wo, 3), np.float32)
@@ -358,7 +397,7 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
-                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat)
+                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat, used)
         _finish_item(s_rgb, s_depth, s_mask, no_cracks, fill_rgb, out_render[b], out_mask[b], out_rgb[b],
                      out_depth[b], scratch)
 
