@@ -1,4 +1,5 @@
-"""What makes a requested camera pose plausible: leash, collision with the seen geometry.
+"""What makes a requested camera pose plausible: leash, collision with the seen geometry,
+and the coverage floor (the view must stay where the world is known: control/coverage.py).
 
 Distances are multiples of the world's scale (median depth), so one configuration fits a
 room, a street or a table top.
@@ -32,6 +33,7 @@ class ControlConfig:
     leash: float = 0.75  # max distance from the source camera path
     collision: bool = True
     collision_radius: float = 0.06  # camera body radius
+    min_coverage: float = 0.6  # least estimated covered fraction of the view a move or turn may reach (0: off)
 
     @classmethod
     def from_kwargs(cls, **kw: object) -> "ControlConfig":
@@ -51,6 +53,8 @@ class ControlConfig:
         cfg = cls(**{k: (bool(v) if isinstance(v, np.bool_) else v) for k, v in kw.items()})  # type: ignore[arg-type]
         if not 0 <= cfg.pitch_limit <= 89.9:
             raise ValueError(f"pitch_limit must be in [0, 89.9] degrees, got {cfg.pitch_limit}")
+        if not 0 <= cfg.min_coverage <= 1:
+            raise ValueError(f"min_coverage must be in [0, 1], got {cfg.min_coverage}")
         return cfg
 
 

@@ -121,21 +121,35 @@ class Rig:
         self.ang[lanes] = np.stack([yaw, pitch, roll], 1)
         self.pose = self.c2w(self.is_orbit)
 
-    def apply(self, cmd: Command, state: np.ndarray, ok: np.ndarray, active: np.ndarray | None = None) -> None:
+    def apply(self, cmd: Command, state: np.ndarray, ok: np.ndarray, active: np.ndarray | None = None,
+              keep: np.ndarray | None = None) -> None:
         """Take the proposal on lanes where ok; a blocked lane keeps its position.
 
         In the free rig rotation still applies on blocked (but active) lanes: turning in place
-        is always possible; an orbit move is all-or-nothing.
+        is possible past a wall or the leash; an orbit move is all-or-nothing. keep [N] bool:
+        lanes that keep their rotation too (the coverage floor blocked the whole move).
         """
         if cmd.orbit:
             self.orbit[ok] = state[ok]
         else:
             self.pos[ok] = state[ok, :3]
-            if active is None:
+            turn = np.ones(self.n, bool) if active is None else active.copy()
+            if keep is not None:
+                turn &= ~keep
+            if turn.all():
                 self.ang[:] = state[:, 3:]
             else:
-                self.ang[active] = state[active, 3:]
+                self.ang[turn] = state[turn, 3:]
         self.pose = self.c2w(self.is_orbit)
+
+    def candidate(self, cmd: Command, state: np.ndarray, ok: np.ndarray,
+                  active: np.ndarray | None = None) -> np.ndarray:
+        """Poses [N,4,4] that apply(cmd, state, ok, active) would give, without applying them."""
+        if cmd.orbit:
+            return self.c2w(True, orb=np.where(ok[:, None], state, self.orbit))
+        pos = np.where(ok[:, None], state[:, :3], self.pos)
+        ang = state[:, 3:] if active is None else np.where(active[:, None], state[:, 3:], self.ang)
+        return self.c2w(False, pos=pos, ang=ang)
 
 
 def check_limits(obstacles: Obstacles, cfg: ControlConfig, scale: float, old_pos: np.ndarray,

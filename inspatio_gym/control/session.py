@@ -15,7 +15,10 @@ from ..geometry.view import View
 from ..world.reference import ReferenceWorld
 from .limits import ControlConfig, Obstacles
 
-__all__ = ["Renderer", "Sessions", "StepResult"]
+__all__ = ["BLOCKED_DTYPE", "Renderer", "Sessions", "StepResult"]
+
+#: dtype of StepResult.blocked (the longest reason, "collision", fits)
+BLOCKED_DTYPE = "<U9"
 
 #: A geometry-only render of one world at cameras c2w [n,4,4] and reference frames [n]:
 #: how a task draws a picture (ImageNav's goal image) without touching a generator's state.
@@ -32,6 +35,17 @@ class StepResult:
     collided: np.ndarray  # [N] bool
     leashed: np.ndarray  # [N] bool
     end_of_video: np.ndarray  # [N] bool: time cannot advance further ("play" mode)
+    #: [N] str: the limit that blocked the lane's move ("collision", "leash", "coverage") or ""
+    #: (None: derived from collided / leashed)
+    blocked: np.ndarray | None = None
+    #: [N] float: the coverage floor's estimate of the view's covered fraction (NaN: floor off)
+    coverage_estimate: np.ndarray | None = None
+
+    def blocked_by(self) -> np.ndarray:
+        """[N] str: blocked, or the reason collided / leashed give when it was not set."""
+        if self.blocked is not None:
+            return self.blocked
+        return np.where(self.collided, "collision", np.where(self.leashed, "leash", "")).astype(BLOCKED_DTYPE)
 
 
 class Sessions(Protocol):

@@ -1,9 +1,9 @@
 """The one batched core: N camera sessions stepped together through the spatial constraint.
 
-action -> command -> proposed pose -> limits (leash, collision, separation) -> pose ->
-time -> backend -> view. WorldEnv is its batch of one, the vector env its batch of N, the
-PettingZoo env its batch of agents. It knows nothing of Gymnasium or of the generator's
-internals; tasks see it through `control.session.Sessions`.
+action -> command -> proposed pose -> limits (leash, collision, separation, coverage floor)
+-> pose -> time -> backend -> view. WorldEnv is its batch of one, the vector env its batch
+of N, the PettingZoo env its batch of agents. It knows nothing of Gymnasium or of the
+generator's internals; tasks see it through `control.session.Sessions`.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import numpy as np
 
 from ..backends.base import Backend, View
 from ..control.actions import Command, decode_actions
+from ..control.coverage import COVERAGE_OFFSETS, CoverageEstimator
 from ..control.limits import ControlConfig, Obstacles
 from ..control.rig import Rig, check_limits
-from ..control.session import Renderer, StepResult
+from ..control.session import BLOCKED_DTYPE, Renderer, StepResult
 from ..world.reference import ReferenceWorld
 
 __all__ = ["TIME_MODES", "CameraBatch", "StepResult"]
@@ -42,9 +43,12 @@ class CameraBatch:
     """
 
     def __init__(self, worlds: list[ReferenceWorld], backend: Backend, control: ControlConfig,
-                 action_mode: str, time_mode: str, render: Renderer, separation: float = 0.0) -> None:
+                 action_mode: str, time_mode: str, render: Renderer, separation: float = 0.0,
+                 coverage_offsets: object = COVERAGE_OFFSETS) -> None:
         """separation: minimum distance between lanes (x scene scale), for agents sharing a world;
-        render: the geometry-only renderer tasks draw with (ImageNav's goal image)."""
+        render: the geometry-only renderer tasks draw with (ImageNav's goal image);
+        coverage_offsets: the reference frames (relative to the shown one) the coverage floor
+        estimates a view from: the backend renderer's (WarpRenderer.offsets)."""
         if not worlds:
             raise ValueError("a camera batch needs at least one world")
         sizes = {(w.height, w.width) for w in worlds}
@@ -80,6 +84,11 @@ class CameraBatch:
             backend.bind(w)  # once per world, here and nowhere else
         self.start = np.zeros(n, dtype=np.int64)
         self.k = np.zeros(n, dtype=np.int64)
+        # the coverage floor: one estimator per distinct world (its low-res geometry is cached per world)
+        self.min_coverage = float(control.min_coverage)
+        self.group_coverage = [CoverageEstimator(w, coverage_offsets) for w, _ in self.groups] \
+            if self.min_coverage > 0 else None
+        self.coverage_estimate = np.full(n, np.nan)  # of each lane's current view (NaN: floor off)
 
     @property
     def anchor(self) -> np.ndarray:
@@ -118,6 +127,8 @@ class CameraBatch:
         self.start[lanes] = start_frames
         self.k[lanes] = 0
         self.rig.reset(lanes, anchors, self.scales[lanes])
+        if self.group_coverage is not None:
+            self.coverage_estimate[lanes] = self._estimate(self.rig.pose[lanes], self.frame[lanes], lanes)
         return self._observe(lanes, np.zeros(self.n, bool), np.zeros(self.n, bool))
 
     def step(self, actions: object, active: np.ndarray | None = None) -> StepResult:
@@ -153,12 +164,60 @@ class CameraBatch:
             crowded = self._crowded(old_pos, new_pos, ok)
             collided |= crowded
             ok &= ~crowded
-        self.rig.apply(cmd, state, ok, active)
+        covered = None
+        if self.group_coverage is not None:
+            covered = self._below_floor(cmd, state, ok, active)
+            ok &= ~covered
+        self.rig.apply(cmd, state, ok, active, keep=covered)
+        blocked = _reasons(collided, leashed, covered)
         if active is None:
             self.k += 1
-            return self._observe(None, collided, leashed)
+            return self._observe(None, collided, leashed, blocked)
         self.k += active
-        return self._observe(np.flatnonzero(active), collided, leashed)
+        return self._observe(np.flatnonzero(active), collided, leashed, blocked)
+
+    def _below_floor(self, cmd: Command, state: np.ndarray, ok: np.ndarray, active: np.ndarray | None) -> np.ndarray:
+        """[N] bool: active lanes whose move or turn (what apply would take after the other
+        limits) would show a view covered less than min_coverage, and less than the current
+        view, at the frame the step shows. A move that loses no coverage is always allowed;
+        a lane below the floor (after a reset offset or an explicit pose) may also take any
+        move that brings its view nearer the shown frame's source view (_view_distance), so
+        it can always come back, whatever the estimate's quantisation (1/256 at 16 px).
+        Updates coverage_estimate for the active lanes."""
+        lanes = self.all_lanes if active is None else np.flatnonzero(active)
+        covered = np.zeros(self.n, bool)
+        if len(lanes) == 0:
+            return covered
+        cur = self.rig.pose[lanes]
+        cand = self.rig.candidate(cmd, state, ok, active)[lanes]
+        frame = frame_at(self.k[lanes] + 1, self.start[lanes], self.frames_total[lanes], self.time_mode)
+        est = self._estimate(cand, frame, lanes)
+        moving = (cmd.unit[lanes] != 0).any(axis=1) & (cand != cur).any(axis=(1, 2))
+        low = np.flatnonzero(moving & (est < self.min_coverage))
+        if len(low):
+            here = self._estimate(cur[low], frame[low], lanes[low])
+            worse = est[low] < here  # a move that loses no coverage is allowed
+            below = here < self.min_coverage
+            if below.any():  # below the floor already: a move back towards the source view is too
+                src = np.stack([self.worlds[i].c2w[f] for i, f in zip(lanes[low], frame[low])])
+                scale = self.scales[lanes[low]]
+                worse &= ~(below & (_view_distance(cand[low], src, scale) < _view_distance(cur[low], src, scale)))
+            covered[lanes[low]] = worse
+            est[low] = np.where(worse, here, est[low])
+        self.coverage_estimate[lanes] = est
+        return covered
+
+    def _estimate(self, c2w: np.ndarray, frame: np.ndarray, lanes: np.ndarray) -> np.ndarray:
+        """Estimated covered fraction of the views of lanes at poses c2w [n,4,4] and frames [n]."""
+        if len(self.groups) == 1:
+            return self.group_coverage[0](c2w, frame)
+        out = np.empty(len(lanes))
+        g = self.lane_group[lanes]
+        for gi, estimator in enumerate(self.group_coverage):
+            sel = g == gi
+            if sel.any():
+                out[sel] = estimator(c2w[sel], frame[sel])
+        return out
 
     def _crowded(self, old_pos: np.ndarray, new_pos: np.ndarray, moving: np.ndarray) -> np.ndarray:
         """Lanes whose move would end within `separation` of another lane (same world),
@@ -182,7 +241,8 @@ class CameraBatch:
     def step_to(self, c2w: np.ndarray) -> StepResult:
         """Advance every lane by one frame to explicit poses [N,4,4] (scripted trajectories).
 
-        Explicit poses are what the caller asked for: no leash or collision is applied.
+        Explicit poses are what the caller asked for: no leash, collision or coverage floor
+        is applied (a lane left below the floor may move back towards the known world).
         """
         if self.orbit:
             raise ValueError("explicit poses need action_mode 'discrete' or 'continuous', not 'orbit'")
@@ -194,18 +254,24 @@ class CameraBatch:
             raise ValueError("poses must have orthonormal rotations (rigid camera-to-world)")
         self.rig.set_pose(self.all_lanes, c2w)
         self.k += 1
+        if self.group_coverage is not None:
+            self.coverage_estimate[:] = self._estimate(self.rig.pose, self.frame, self.all_lanes)
         return self._observe(None, np.zeros(self.n, bool), np.zeros(self.n, bool))
 
-    def _observe(self, lanes: np.ndarray | None, collided: np.ndarray, leashed: np.ndarray) -> StepResult:
+    def _observe(self, lanes: np.ndarray | None, collided: np.ndarray, leashed: np.ndarray,
+                 blocked: np.ndarray | None = None) -> StepResult:
         """Views of the given lanes (None: all); the others' slots are left empty."""
         c2w = self.rig.pose
         frame = self.frame
         end = (self.start + self.k >= self.frames_total - 1) if self.time_mode == "play" \
             else np.zeros(self.n, bool)
+        if blocked is None:
+            blocked = _reasons(collided, leashed, None)
+        extra = {"blocked": blocked, "coverage_estimate": self.coverage_estimate.copy()}
         if len(self.groups) == 1 and (lanes is None or len(lanes) == self.n):
             world, _ = self.groups[0]  # the common case: the backend's view is the batch's view
             view = self.backend.observe(world, self.all_lanes, c2w, frame)
-            return StepResult(view, c2w, frame, collided, leashed, end)
+            return StepResult(view, c2w, frame, collided, leashed, end, **extra)
         want = np.ones(self.n, bool)
         if lanes is not None:
             want[:] = False
@@ -220,4 +286,22 @@ class CameraBatch:
                 continue
             v = self.backend.observe(world, g, c2w[g], frame[g])
             view.rgb[g], view.depth[g], view.mask[g], view.render[g] = v.rgb, v.depth, v.mask, v.render
-        return StepResult(view, c2w, frame, collided, leashed, end)
+        return StepResult(view, c2w, frame, collided, leashed, end, **extra)
+
+
+def _view_distance(c2w: np.ndarray, src: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """[n] how far views c2w [n,4,4] are from source views src [n,4,4]: the distance between
+    the centres (x scene scale) plus the angle between the rotations (radians)."""
+    pos = np.linalg.norm(c2w[:, :3, 3] - src[:, :3, 3], axis=1) / scale
+    cos = (np.einsum("nij,nij->n", c2w[:, :3, :3], src[:, :3, :3]) - 1) / 2
+    return pos + np.arccos(np.clip(cos, -1.0, 1.0))
+
+
+def _reasons(collided: np.ndarray, leashed: np.ndarray, covered: np.ndarray | None) -> np.ndarray:
+    """[N] str: the first limit that blocked each lane ("collision", "leash", "coverage") or ""."""
+    out = np.full(len(collided), "", dtype=BLOCKED_DTYPE)
+    if covered is not None:
+        out[covered] = "coverage"
+    out[leashed] = "leash"
+    out[collided] = "collision"
+    return out

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from ..control.coverage import COVERAGE_OFFSETS
 from ..tasks import Task
 from .cameras import CameraBatch, StepResult
 from .observation import ObservationBuilder, with_fields
@@ -64,7 +65,11 @@ class Episodes:
             "frame": result.frame,
             "collided": result.collided,
             "leashed": result.leashed,
+            "blocked": result.blocked_by().copy(),  # "collision", "leash", "coverage" or ""
+            # the rendered view's covered fraction, and the coverage floor's estimate of it
             "coverage": np.count_nonzero(result.view.mask.reshape(self.n, -1), axis=1) / result.view.mask[0].size,
+            "coverage_estimate": (np.full(self.n, np.nan) if result.coverage_estimate is None
+                                  else result.coverage_estimate.copy()),
         }
         info.update(self.task.info(self.core, result))
         if self._legacy_info is not None:
@@ -116,7 +121,8 @@ def make_episodes(options: EnvOptions, worlds: list, max_episode_steps: int | No
 
         renderer = WarpRenderer()
     core = CameraBatch(worlds, backend, options.control, options.action_mode, options.time_mode,
-                       render=renderer.render, separation=separation)
+                       render=renderer.render, separation=separation,
+                       coverage_offsets=getattr(renderer, "offsets", COVERAGE_OFFSETS))
     return Episodes(core, options.new_task(), options.observations, max_episode_steps)
 
 

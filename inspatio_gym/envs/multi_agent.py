@@ -2,7 +2,8 @@
 
 All agents share one world, one reference cache and one batched backend call per step.
 They start side by side at the source pose, keep a minimum distance from each other
-(a move that would come closer is blocked and reported as a collision), and by default
+(a move that would come closer is blocked and reported as a collision, ``info["blocked"]
+== "collision"``; the coverage floor applies to each agent as to WorldEnv), and by default
 explore cooperatively: every agent receives the team's newly observed fraction.
 """
 

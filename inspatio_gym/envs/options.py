@@ -18,7 +18,10 @@ and the PettingZoo env share, documented here and nowhere else.
     depth_range  depth observation range, x scene scale (4.0)
     task / task_options  "free" (default), "pointnav", "imagenav", "explore" (or a Task)
     **control    move_step (0.05), turn_step (3.0), pitch_limit (45), allow_roll, vertical,
-                 leash (0.75), collision, collision_radius (0.06); lengths x scene scale
+                 leash (0.75), collision, collision_radius (0.06); lengths x scene scale;
+                 min_coverage (0.6, in [0, 1]; 0: off): a move or turn whose view the
+                 reference would cover less than this fraction of (estimated before the
+                 move, control/coverage.py) is blocked, unless it loses no coverage
 
 `checkpoint=`, `device=`, `threads=` and `compile=` at the top level still work for this
 release and warn (DeprecationWarning): they belong in `backend_options`.

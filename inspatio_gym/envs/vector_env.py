@@ -207,7 +207,13 @@ def _merge_results(r: StepResult, b: StepResult, lanes: np.ndarray) -> StepResul
     c2w, frame = r.c2w.copy(), r.frame.copy()
     c2w[lanes], frame[lanes] = b.c2w[lanes], b.frame[lanes]
     reset = np.isin(np.arange(len(frame)), lanes)
-    return StepResult(v, c2w, frame, r.collided & ~reset, r.leashed & ~reset, r.end_of_video & ~reset)
+    blocked = r.blocked_by().copy()
+    blocked[reset] = ""
+    estimate = None
+    if r.coverage_estimate is not None and b.coverage_estimate is not None:
+        estimate = np.where(reset, b.coverage_estimate, r.coverage_estimate)
+    return StepResult(v, c2w, frame, r.collided & ~reset, r.leashed & ~reset, r.end_of_video & ~reset,
+                      blocked=blocked, coverage_estimate=estimate)
 
 
 def _merge(a: Transition, b: Transition, lanes: np.ndarray) -> Transition:

@@ -30,7 +30,8 @@ class WorldEnv(gym.Env):
     an image folder or the embedded procedural room, and puts the camera at the source pose
     of the start frame. Each ``step(action)`` moves the camera under the explicit spatial
     constraint (per-step maxima, pitch clamp, a leash around the source path, collision with
-    the seen geometry), advances time by one reference frame and returns the view the
+    the seen geometry, a coverage floor that keeps the view where the world is known),
+    advances time by one reference frame and returns the view the
     backend renders there: ``"warp"`` splats the time-aligned reference frames into the
     camera and fills the holes; ``"star"`` gives that render and its coverage mask to the
     STAR generator (causal DiT with a cache of reference and recent frames, few-step flow
@@ -68,9 +69,16 @@ class WorldEnv(gym.Env):
     in ``inspatio_gym.envs.options``: ``video`` / ``world``, ``width`` / ``height``, ``backend``
     and ``backend_options``, ``action_mode``, ``time_mode``, ``obs_mode``, ``world_options``,
     ``depth_range``, ``task`` / ``task_options`` and the control options (``move_step``,
-    ``turn_step``, ``pitch_limit``, ``leash``, ``collision_radius``, ...; lengths in units of
-    the scene scale, the median depth). ``info`` holds ``pose`` (4x4 c2w), ``frame``,
-    ``collided``, ``leashed``, ``coverage``.
+    ``turn_step``, ``pitch_limit``, ``leash``, ``collision_radius``, ``min_coverage``, ...;
+    lengths in units of the scene scale, the median depth). ``min_coverage`` (default 0.6;
+    0 disables it): a move or turn whose view the reference frames would cover less than
+    this fraction of is blocked (position and rotation kept; in orbit mode the whole move),
+    unless it keeps or increases the coverage, so a camera below the floor can come back;
+    explicit poses (``step_pose``, trajectories) are not limited. ``info`` holds ``pose``
+    (4x4 c2w), ``frame``, ``collided``, ``leashed``, ``blocked`` (the limit that blocked
+    the move: ``"collision"``, ``"leash"``, ``"coverage"`` or ``""``), ``coverage`` (the
+    rendered view's covered fraction) and ``coverage_estimate`` (the floor's low-resolution
+    estimate of it; NaN when the floor is off).
 
     ## Vectorized environment
     The stepping code is one batched core (``CameraBatch`` + ``Episodes``); this env is its
