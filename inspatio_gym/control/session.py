@@ -61,3 +61,8 @@ class Sessions(Protocol):
     def obstacles(self, lane: int) -> Obstacles:
         """The collision cloud of the lane's world."""
         ...
+
+    def coverage(self, lane: int, c2w: np.ndarray) -> np.ndarray | None:
+        """The coverage floor's estimate for views of the lane's world at poses c2w [n,4,4]
+        and the lane's current frame, or None when the floor is off."""
+        ...

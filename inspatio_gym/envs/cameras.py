@@ -207,6 +207,14 @@ class CameraBatch:
         self.coverage_estimate[lanes] = est
         return covered
 
+    def coverage(self, lane: int, c2w: np.ndarray) -> np.ndarray | None:
+        """The floor's estimate for views of the lane's world at poses c2w [n,4,4] and the
+        lane's current frame, or None when the floor is off (tasks place goals with it)."""
+        if self.group_coverage is None:
+            return None
+        frame = np.full(len(c2w), self.frame[lane], dtype=np.int64)
+        return self.group_coverage[int(self.lane_group[lane])](np.asarray(c2w, dtype=np.float64), frame)
+
     def _estimate(self, c2w: np.ndarray, frame: np.ndarray, lanes: np.ndarray) -> np.ndarray:
         """Estimated covered fraction of the views of lanes at poses c2w [n,4,4] and frames [n]."""
         if len(self.groups) == 1:

@@ -62,6 +62,16 @@ class PointNavTask(Task):
         radius = core.control.collision_radius * s
         ok = obst.path_distance(cand) <= 0.9 * core.control.leash * s
         ok &= obst.clearance(cand) >= 1.5 * radius
+        # under a coverage floor, facing the goal and standing on it must keep the view on
+        # the known world, or an agent that turns and walks there is blocked
+        face = np.repeat(anchor, tries, 0)
+        face[:, :3, :3] = anchor[:, :3, :3] @ rot_y(ang)
+        at_start, at_goal = face.copy(), face
+        at_start[:, :3, 3] = start
+        at_goal[:, :3, 3] = cand
+        est = core.coverage(lane, np.concatenate([at_start, at_goal]))
+        if est is not None:
+            ok &= (est[:tries] >= core.control.min_coverage) & (est[tries:] >= core.control.min_coverage)
         for i in np.flatnonzero(ok):
             if not obst.blocked(start, cand[i : i + 1], radius)[0]:
                 return cand[i], True
