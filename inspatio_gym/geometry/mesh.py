@@ -226,10 +226,10 @@ def mesh_warp_torch(rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, src
         vals = torch.where(drawn[:, None], vals, torch.zeros_like(vals))
         return vals, drawn
 
-    def points(frames: list[int], free: torch.Tensor, isolated: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """Vertices of these frames (isolated ones too, or only those of kept triangles) on
+    def points(frames: list[int], free: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Vertices of these frames (of kept triangles, or isolated amid known depth) on
         their nearest pixel where free -> (values, drawn)."""
-        sub = (FL[:, frames] != 0) & (used[:, frames] | amid[:, frames] if isolated else used[:, frames])
+        sub = (FL[:, frames] != 0) & (used[:, frames] | amid[:, frames])
         bi, fi, vi = torch.nonzero(sub, as_tuple=True)
         fi = torch.as_tensor(frames, device=dev)[fi]
         px = torch.floor(U[bi, fi, vi] + 0.5).to(torch.int64)
@@ -254,9 +254,12 @@ def mesh_warp_torch(rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, src
         if need is not None and not bool(need.any()):
             break
         tv, td = triangles([f], need)
-        pv, pd = points([f], ~td if need is None else need & ~td, f == 0)
-        out = torch.where(td[:, None], tv, torch.where(pd[:, None], pv, out))
-        mask = mask | td | pd
+        out = torch.where(td[:, None], tv, out)
+        mask = mask | td
+        if f == 0:  # the primary's points (secondary frames' would be stipple in the holes)
+            pv, pd = points([0], ~td)
+            out = torch.where(pd[:, None], pv, out)
+            mask = mask | pd
     out = torch.where(mask[:, None], out, torch.zeros_like(out))
     rgb_o = (out[:, :3] / (255.0 if rgb.dtype == torch.uint8 else 1.0)).reshape(B, H, W, 3).to(torch.float32)
     depth_o = out[:, 3].reshape(B, H, W).to(torch.float32)

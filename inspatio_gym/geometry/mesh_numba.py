@@ -118,16 +118,20 @@ def _owns(e, dx, dy):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat, used):
-    """Rasterise the kept triangles of one projected source frame (quads in blocks of
-    _BLOCK x _BLOCK; a secondary frame skips blocks and quads over no hole of the primary);
-    used marks the vertices of kept triangles.
+def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, used):
+    """Rasterise the kept triangles of projected source frame f (quads in blocks of
+    _BLOCK x _BLOCK): frame 0 everywhere, a secondary frame (f > 0) only into pixels no
+    earlier frame drew (owner: the frame that drew a pixel, -1 none), skipping blocks and
+    quads over no hole of the primary (sat); used marks the vertices of kept triangles.
+    Returns how many empty pixels it drew.
 
     izbuf holds 1 / z of the nearest surface drawn at a pixel (-1: none, 0: a far one), acc
     its (rgb, depth). The triangle is written out in the loop: a call with array arguments
     costs ~100 ns in numba (reference counting), more than drawing a small triangle."""
     H, W = U.shape
     Ho, Wo = izbuf.shape
+    sec = f > 0
+    filled = 0
     for y in range(H):
         for x in range(W):
             used[y, x] = False
@@ -183,7 +187,8 @@ def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, nee
                     for py in range(qy0, qy1):
                         fy = float(py)
                         for px in range(qx0, qx1):
-                            if sec and not need[py, px]:
+                            o = owner[py, px]
+                            if sec and o >= 0 and o != f:
                                 continue
                             fx = float(px)
                             for t in range(2):
@@ -231,55 +236,37 @@ def _triangles(rgb, src, sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, nee
                                 r = 1.0 / s_
                                 izbuf[py, px] = key
                                 out_mask[py, px] = True
+                                if owner[py, px] < 0:
+                                    filled += 1
+                                owner[py, px] = f
                                 w0, w1, w2 = w0 * r, w1 * r, w2 * r
                                 for c in range(3):
                                     acc[py, px, c] = (w0 * rgb[src, y_0, x_0, c] + w1 * rgb[src, y_1, x_1, c]
                                                       + w2 * rgb[src, y_2, x_2, c])
                                 acc[py, px, 3] = w0 * pd0 + w1 * pd1 + w2 * pd2 if is_far else area * r
+    return filled
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _mark_used(FL, D, r1, r2, used):
-    """used: the vertices of kept triangles (as _triangles marks them, without drawing)."""
-    H, W = FL.shape
-    for y in range(H):
-        for x in range(W):
-            used[y, x] = False
-    for y in range(H - 1):
-        for x in range(W - 1):
-            fa, fb, fc, fe = FL[y, x], FL[y, x + 1], FL[y + 1, x], FL[y + 1, x + 1]
-            da, db, dc, de = D[y, x], D[y, x + 1], D[y + 1, x], D[y + 1, x + 1]
-            k1 = _keep(fa, fb, fc, da, db, dc, r1, r2)
-            k2 = _keep(fb, fe, fc, db, de, dc, r1, r2)
-            if k1 or k2:
-                used[y, x] |= k1
-                used[y, x + 1] = True
-                used[y + 1, x] = True
-                used[y + 1, x + 1] |= k2
-
-
-@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _points(rgb, src, sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov, used):
-    """Vertices of one projected frame as points on their nearest pixel, where no triangle
-    of their group drew (pcov marks the points'): the bottom and right borders of the
-    mesh (the top-left rule leaves them to no triangle) keep the source pose exact, and in
-    the primary frame (not sec) thin structures and isolated depths still show where their
-    4 neighbours have depth. Other isolated vertices (of secondary frames, or amid unknown
-    depth) are left out: in the holes they would fill they are stipple, not surfaces."""
+def _points(rgb, src, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov, used):
+    """The primary frame's vertices as points on their nearest pixel where no triangle
+    drew (pcov marks the points'): the bottom and right borders of the mesh (the top-left
+    rule leaves them to no triangle) keep the source pose exact, and thin structures and
+    isolated depths still show where their 4 neighbours have depth. Isolated vertices amid
+    unknown depth are left out (noise: stipple, not surfaces), and so are secondary
+    frames' points (in the holes they fill they would be stipple too)."""
     H, W = U.shape
     Ho, Wo = izbuf.shape
     for y in range(H):
         for x in range(W):
             if FL[y, x] == 0:
                 continue
-            if not used[y, x] and (sec or (y > 0 and FL[y - 1, x] == 0) or (y < H - 1 and FL[y + 1, x] == 0)
+            if not used[y, x] and ((y > 0 and FL[y - 1, x] == 0) or (y < H - 1 and FL[y + 1, x] == 0)
                                    or (x > 0 and FL[y, x - 1] == 0) or (x < W - 1 and FL[y, x + 1] == 0)):
-                continue  # isolated: of a secondary frame, or amid unknown depth (noise)
+                continue
             px = int(math.floor(U[y, x] + 0.5))
             py = int(math.floor(V[y, x] + 0.5))
             if px < 0 or px >= Wo or py < 0 or py >= Ho or (out_mask[py, px] and not pcov[py, px]):
-                continue
-            if sec and not need[py, px]:
                 continue
             iz = IZ[y, x]
             is_far = FL[y, x] == 2
@@ -289,6 +276,7 @@ def _points(rgb, src, sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov, us
             izbuf[py, px] = key
             out_mask[py, px] = True
             pcov[py, px] = True
+            owner[py, px] = 0
             for c in range(3):
                 acc[py, px, c] = rgb[src, y, x, c]
             acc[py, px, 3] = D[y, x] if is_far else 1.0 / iz
@@ -296,13 +284,13 @@ def _points(rgb, src, sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov, us
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, out_depth, out_mask,
-               U, V, IZ, D, FL, izbuf, acc, need, pcov, col, sat, used):
-    """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0), frame
-    after frame, each its triangles then its points: the primary frame everywhere, each
-    secondary frame only into the pixels the frames before it left empty (need, with sat
-    its summed-area table). Secondary frames are ranked, not z-buffered against each
-    other: their depths disagree slightly, and a z-buffer between them flickers pixel by
-    pixel between two exposures (stipple in the holes)."""
+               U, V, IZ, D, FL, izbuf, acc, owner, pcov, col, sat, used):
+    """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0): the
+    primary frame's triangles then its points everywhere, then each secondary frame's
+    triangles only into the pixels the frames before it left empty (owner; sat, the
+    summed-area table of the primary's holes, culls the rest). Secondary frames are
+    ranked, not z-buffered against each other: their depths disagree slightly, and a
+    z-buffer between them flickers pixel by pixel between two exposures (stipple)."""
     F = idx.shape[0]
     Ho, Wo = out_depth.shape
     cs = 255.0 if u8 else 1.0  # colours are interpolated as given, divided by cs at the end
@@ -310,29 +298,26 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
         for px in range(Wo):
             izbuf[py, px] = -1.0
             out_mask[py, px] = False
-    for f in range(F):
-        sec = f > 0
-        if sec:
-            holes = 0
-            for py in range(Ho):
-                run = 0
-                for px in range(Wo):
-                    e = not out_mask[py, px]
-                    need[py, px] = e
-                    if e:
-                        holes += 1
-                        run += 1
-                    sat[py + 1, px + 1] = sat[py, px + 1] + run
-            if holes == 0:
-                break
-        for py in range(Ho):
-            for px in range(Wo):
-                pcov[py, px] = False
+    for py in range(Ho):
+        for px in range(Wo):
+            pcov[py, px] = False
+            owner[py, px] = -1
+    _project(depth, far, has_far, idx[0], M[0], T[0], zmin, U, V, IZ, D, FL)
+    _triangles(rgb, idx[0], 0, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, used)
+    _points(rgb, idx[0], U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov, used)
+    holes = 0
+    for py in range(Ho):  # sat: the summed-area table of the primary's holes
+        run = 0
+        for px in range(Wo):
+            if not out_mask[py, px]:
+                holes += 1
+                run += 1
+            sat[py + 1, px + 1] = sat[py, px + 1] + run
+    for f in range(1, F):
+        if holes == 0:
+            break
         _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
-        _triangles(rgb, idx[f], sec, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, need, sat, used)
-        if sec:  # culled blocks left some vertices unmarked
-            _mark_used(FL, D, r1, r2, used)
-        _points(rgb, idx[f], sec, U, V, IZ, D, FL, izbuf, acc, out_mask, need, pcov, used)
+        holes -= _triangles(rgb, idx[f], f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, used)
     for py in range(Ho):
         for px in range(Wo):
             m = out_mask[py, px]
@@ -355,7 +340,7 @@ def _mesh_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1
     FL = np.empty((H, W), np.uint8)
     zbuf = np.empty((Ho, Wo))
     acc = np.empty((Ho, Wo, 4))
-    need = np.empty((Ho, Wo), np.bool_)
+    owner = np.empty((Ho, Wo), np.int64)  # the frame that drew each pixel, -1 none
     pcov = np.empty((Ho, Wo), np.bool_)
     used = np.empty((H, W), np.bool_)
     col = np.empty((4, 3))
@@ -364,7 +349,7 @@ def _mesh_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, out_rgb[b], out_depth[b], out_mask[b],
-                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat, used)
+                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat, used)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -383,7 +368,7 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
     FL = np.empty((H, W), np.uint8)
     zbuf = np.empty((Ho, Wo))
     acc = np.empty((Ho, Wo, 4))
-    need = np.empty((Ho, Wo), np.bool_)
+    owner = np.empty((Ho, Wo), np.int64)  # the frame that drew each pixel, -1 none
     pcov = np.empty((Ho, Wo), np.bool_)
     used = np.empty((H, W), np.bool_)
     col = np.empty((4, 3))
@@ -397,7 +382,7 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
-                   U, V, IZ, D, FL, zbuf, acc, need, pcov, col, sat, used)
+                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat, used)
         _finish_item(s_rgb, s_depth, s_mask, no_cracks, fill_rgb, out_render[b], out_mask[b], out_rgb[b],
                      out_depth[b], scratch)
 
