@@ -118,12 +118,11 @@ def _owns(e, dx, dy):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, used):
+def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat):
     """Rasterise the kept triangles of projected source frame f (quads in blocks of
     _BLOCK x _BLOCK): frame 0 everywhere, a secondary frame (f > 0) only into pixels no
     earlier frame drew (owner: the frame that drew a pixel, -1 none), skipping blocks and
-    quads over no hole of the primary (sat); used marks the vertices of kept triangles.
-    Returns how many empty pixels it drew.
+    quads over no hole of the primary (sat). Returns how many empty pixels it drew.
 
     izbuf holds 1 / z of the nearest surface drawn at a pixel (-1: none, 0: a far one), acc
     its (rgb, depth). The triangle is written out in the loop: a call with array arguments
@@ -132,9 +131,6 @@ def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner
     Ho, Wo = izbuf.shape
     sec = f > 0
     filled = 0
-    for y in range(H):
-        for x in range(W):
-            used[y, x] = False
     for y0b in range(0, H - 1, _BLOCK):
         for x0b in range(0, W - 1, _BLOCK):
             y1b, x1b = min(y0b + _BLOCK, H - 1), min(x0b + _BLOCK, W - 1)
@@ -159,10 +155,6 @@ def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner
                     k2 = _keep(fb, fe, fc, db, de, dc, r1, r2)
                     if not (k1 or k2):
                         continue
-                    used[y, x] |= k1
-                    used[y, x + 1] = True
-                    used[y + 1, x] = True
-                    used[y + 1, x + 1] |= k2
                     ua, ub, uc, ue = U[y, x], U[y, x + 1], U[y + 1, x], U[y + 1, x + 1]
                     va, vb, vc, ve = V[y, x], V[y, x + 1], V[y + 1, x], V[y + 1, x + 1]
                     # the pixel centres under the quad, [ceil(min), ceil(max)): the top-left
@@ -248,7 +240,23 @@ def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _points(rgb, src, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov, used):
+def _used(FL, D, y, x, r1, r2):
+    """Whether vertex (y, x) belongs to a kept triangle (of the up to 4 quads around it)."""
+    H, W = FL.shape
+    for qy in range(max(0, y - 1), min(y, H - 2) + 1):
+        for qx in range(max(0, x - 1), min(x, W - 2) + 1):
+            fa, fb, fc, fe = FL[qy, qx], FL[qy, qx + 1], FL[qy + 1, qx], FL[qy + 1, qx + 1]
+            da, db, dc, de = D[qy, qx], D[qy, qx + 1], D[qy + 1, qx], D[qy + 1, qx + 1]
+            a, b, c, e = (qy, qx) == (y, x), (qy, qx + 1) == (y, x), (qy + 1, qx) == (y, x), (qy + 1, qx + 1) == (y, x)
+            if (a or b or c) and _keep(fa, fb, fc, da, db, dc, r1, r2):
+                return True
+            if (b or e or c) and _keep(fb, fe, fc, db, de, dc, r1, r2):
+                return True
+    return False
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _points(rgb, src, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov):
     """The primary frame's vertices as points on their nearest pixel where no triangle
     drew (pcov marks the points'): the bottom and right borders of the mesh (the top-left
     rule leaves them to no triangle) keep the source pose exact, and thin structures and
@@ -261,13 +269,13 @@ def _points(rgb, src, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov, used):
         for x in range(W):
             if FL[y, x] == 0:
                 continue
-            if not used[y, x] and ((y > 0 and FL[y - 1, x] == 0) or (y < H - 1 and FL[y + 1, x] == 0)
-                                   or (x > 0 and FL[y, x - 1] == 0) or (x < W - 1 and FL[y, x + 1] == 0)):
-                continue
             px = int(math.floor(U[y, x] + 0.5))
             py = int(math.floor(V[y, x] + 0.5))
             if px < 0 or px >= Wo or py < 0 or py >= Ho or (out_mask[py, px] and not pcov[py, px]):
                 continue
+            if ((y > 0 and FL[y - 1, x] == 0) or (y < H - 1 and FL[y + 1, x] == 0) or (x > 0 and FL[y, x - 1] == 0)
+                    or (x < W - 1 and FL[y, x + 1] == 0)) and not _used(FL, D, y, x, r1, r2):
+                continue  # isolated amid unknown depth
             iz = IZ[y, x]
             is_far = FL[y, x] == 2
             key = 0.0 if is_far else iz
@@ -284,7 +292,7 @@ def _points(rgb, src, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov, used):
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, out_depth, out_mask,
-               U, V, IZ, D, FL, izbuf, acc, owner, pcov, col, sat, used):
+               U, V, IZ, D, FL, izbuf, acc, owner, pcov, col, sat):
     """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0): the
     primary frame's triangles then its points everywhere, then each secondary frame's
     triangles only into the pixels the frames before it left empty (owner; sat, the
@@ -303,8 +311,8 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
             pcov[py, px] = False
             owner[py, px] = -1
     _project(depth, far, has_far, idx[0], M[0], T[0], zmin, U, V, IZ, D, FL)
-    _triangles(rgb, idx[0], 0, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, used)
-    _points(rgb, idx[0], U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov, used)
+    _triangles(rgb, idx[0], 0, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat)
+    _points(rgb, idx[0], r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov)
     holes = 0
     for py in range(Ho):  # sat: the summed-area table of the primary's holes
         run = 0
@@ -317,7 +325,7 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
         if holes == 0:
             break
         _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
-        holes -= _triangles(rgb, idx[f], f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, used)
+        holes -= _triangles(rgb, idx[f], f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat)
     for py in range(Ho):
         for px in range(Wo):
             m = out_mask[py, px]
@@ -336,20 +344,19 @@ def _mesh_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1
     U = np.empty((H, W))
     V = np.empty((H, W))
     IZ = np.empty((H, W))
-    D = np.empty((H, W))
+    D = np.empty((H, W), np.float32)  # the source depth, exact in float32
     FL = np.empty((H, W), np.uint8)
     zbuf = np.empty((Ho, Wo))
     acc = np.empty((Ho, Wo, 4))
     owner = np.empty((Ho, Wo), np.int64)  # the frame that drew each pixel, -1 none
     pcov = np.empty((Ho, Wo), np.bool_)
-    used = np.empty((H, W), np.bool_)
     col = np.empty((4, 3))
     sat = np.zeros((Ho + 1, Wo + 1), np.int64)  # row and column 0 stay 0
     for b in range(idx.shape[0]):
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, out_rgb[b], out_depth[b], out_mask[b],
-                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat, used)
+                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -364,13 +371,12 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
     U = np.empty((H, W))
     V = np.empty((H, W))
     IZ = np.empty((H, W))
-    D = np.empty((H, W))
+    D = np.empty((H, W), np.float32)  # the source depth, exact in float32
     FL = np.empty((H, W), np.uint8)
     zbuf = np.empty((Ho, Wo))
     acc = np.empty((Ho, Wo, 4))
     owner = np.empty((Ho, Wo), np.int64)  # the frame that drew each pixel, -1 none
     pcov = np.empty((Ho, Wo), np.bool_)
-    used = np.empty((H, W), np.bool_)
     col = np.empty((4, 3))
     sat = np.zeros((Ho + 1, Wo + 1), np.int64)
     s_rgb = np.empty((Ho, Wo, 3), np.float32)
@@ -382,7 +388,7 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
-                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat, used)
+                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat)
         _finish_item(s_rgb, s_depth, s_mask, no_cracks, fill_rgb, out_render[b], out_mask[b], out_rgb[b],
                      out_depth[b], scratch)
 
