@@ -27,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from .lane_threads import run_lanes
+from .splat_numba import inverse_K
 from .view_numba import _finish_item, _lane_scratch, _outputs
 
 __all__ = ["mesh", "mesh_maps", "mesh_view", "warmup"]
@@ -408,7 +409,7 @@ def _args(frames, depth, far, K, c2w, idx, tgt_c2w, depth_unit, slope, min_jump,
     r1, r2 = mesh_thresholds(K, slope, min_jump)
     has_far = far is not None
     far_a = np.ascontiguousarray(far, dtype=np.bool_) if has_far else np.zeros((1, 1, 1), np.bool_)
-    return (frames, u8, np.ascontiguousarray(depth, dtype=np.float32), far_a, has_far, K, np.linalg.inv(K),
+    return (frames, u8, np.ascontiguousarray(depth, dtype=np.float32), far_a, has_far, K, inverse_K(K),
             np.ascontiguousarray(c2w, dtype=np.float64), idx, np.ascontiguousarray(tgt_c2w, dtype=np.float64),
             float(near) * float(depth_unit), r1, r2)
 
