@@ -431,13 +431,17 @@ def test_sfm_failure_falls_back_with_a_warning(clips, own_cache, monkeypatch):
     monkeypatch.setattr(preprocess, "run_sfm", failing)
     with reports_without_warning():
         pre = preprocess_video(clips["orbit"], SETTINGS, progress=False)
-    # the clip had parallax: SfM was tried on every frame, once per retry (seeds / initial angles)
-    assert calls == [T] * len(preprocess.SFM_ATTEMPTS)
+    # the clip had parallax: SfM was tried on every frame, once per step of the ladder (seeds /
+    # initial angles, then exhaustive matching for this short clip; the source is no larger)
+    ladder = preprocess.sfm_ladder(T, max(W, H), max(W, H))
+    n = sum(len(rung.attempts) for rung in ladder)
+    assert [rung.matcher for rung in ladder] == ["sequential", "exhaustive"]
+    assert calls == [T] * n
     world_warns(clips["orbit"], SETTINGS, "SfM failed: simulated COLMAP crash")
     r = pre.report
     assert r["fallback"] == "ground_plane_prior" and r["poses"] == "homography_rotations"
-    assert r["sfm_error"] == "; ".join(["simulated COLMAP crash"] * len(preprocess.SFM_ATTEMPTS))
-    assert len(r["sfm_attempts"]) == len(preprocess.SFM_ATTEMPTS)
+    assert r["sfm_error"] == "; ".join(["simulated COLMAP crash"] * n)
+    assert len(r["sfm_attempts"]) == n
     assert "SfM" in r["fallback_reason"]
     assert pre.c2w.shape == (T, 4, 4) and np.isfinite(pre.c2w).all()
     assert np.median(pre.depth) == pytest.approx(1.0, abs=1e-6)
@@ -570,10 +574,10 @@ def test_sfm_retries_until_enough_frames_register(monkeypatch):
         seen = []
 
         def run(frames, **kw):
-            seen.append(kw["seed"])
+            seen.append((kw["seed"], kw["matcher"]))
             n = registered[len(seen) - 1]
             return SimpleNamespace(frame_ids=np.arange(n), reproj_error=0.5, K=np.eye(3), focal_refined=False,
-                                   points=np.zeros((n, 3)), seconds=0.0)
+                                   points=np.zeros((10 * n, 3)), seconds=0.0, focal_search={})
         return run, seen
 
     frames = np.zeros((10, 8, 8, 3), np.uint8)
@@ -581,14 +585,15 @@ def test_sfm_retries_until_enough_frames_register(monkeypatch):
     monkeypatch.setattr(preprocess, "run_sfm", run)
     report: dict = {}
     best = preprocess._sfm_with_retries(frames, PreprocessSettings(seed=5), report)
-    assert len(best.frame_ids) == 9 and seen == [5, 6, 7]
+    assert len(best.frame_ids) == 9 and seen == [(5, "sequential"), (6, "sequential"), (7, "sequential")]
     assert [a["registered"] for a in report["sfm_attempts"]] == [2, 3, 9] and report["registered"] == 9
-    run, seen = fake([2, 4, 3, 1])
+    run, seen = fake([2, 4, 3, 1, 2, 1])  # four seeds, then exhaustive matching twice (a short clip)
     monkeypatch.setattr(preprocess, "run_sfm", run)
     report = {}
     with pytest.raises(SfmError, match="only 4 of 10 frames registered"):
         preprocess._sfm_with_retries(frames, PreprocessSettings(), report)
-    assert report["registered"] == 4 and len(report["sfm_attempts"]) == 4
+    assert report["registered"] == 4 and len(report["sfm_attempts"]) == 6
+    assert [m for _, m in seen] == ["sequential"] * 4 + ["exhaustive"] * 2
 
 
 def test_review_fixes_fov_geometry_conflict_mm_png_prior_and_unknown_parallax(tmp_path, clips, own_cache):

@@ -1,7 +1,8 @@
 """Preprocessed worlds on disk, keyed by the video's content and the settings.
 
 An entry is a folder `<root>/worlds/<key>/` holding `geometry.npz` (plain arrays, loaded
-without pickle) and `report.json`. It is built in a temporary sibling folder and renamed
+without pickle; `far`, the bool mask of pixels beyond the scene's range, since pipeline
+version 8: an entry without it loads with far None) and `report.json`. It is built in a temporary sibling folder and renamed
 into place in one step (io.atomic.atomic_dir), so an interrupted preprocessing (a crash,
 Ctrl-C) leaves at most a `.tmp-*` folder that is never read and is swept by `clear`. The
 key is the sha256 of the video's bytes (of a folder's image files, names and bytes) and of
@@ -77,11 +78,14 @@ def load_entry(key: str) -> Preprocessed | None:
         report = json.loads((d / "report.json").read_text())
         with np.load(d / "geometry.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in (*_ARRAYS, "fps")}
+            far = z["far"] if "far" in z.files else None
         pre = Preprocessed(frames=arrays["frames"], depth=arrays["depth"], K=arrays["K"], c2w=arrays["c2w"],
-                           fps=float(arrays["fps"]), report=report)
+                           fps=float(arrays["fps"]), report=report, far=far)
         T = len(pre.frames)
         if pre.frames.ndim != 4 or pre.depth.shape != pre.frames.shape[:3] or pre.c2w.shape != (T, 4, 4):
             raise ValueError(f"inconsistent shapes {pre.frames.shape}, {pre.depth.shape}, {pre.c2w.shape}")
+        if far is not None and (far.dtype != np.bool_ or far.shape != pre.depth.shape):
+            raise ValueError(f"far mask {far.dtype} {far.shape} does not match the depth {pre.depth.shape}")
         return pre
     except Exception as e:  # noqa: BLE001 - any damage means: rebuild
         warnings.warn(f"discarding damaged cache entry {str(d)!r}: {e}", CacheWarning, stacklevel=2)
@@ -94,8 +98,9 @@ def save_entry(key: str, pre: Preprocessed, extra: dict[str, Any] | None = None)
     process finished the same entry first, theirs is kept (same key, same content)."""
     final = _worlds() / key
     with atomic_dir(final, keep_existing=True) as tmp:
+        far = {} if pre.far is None else {"far": np.asarray(pre.far, dtype=bool)}
         np.savez(tmp / "geometry.npz", frames=pre.frames, depth=pre.depth, K=pre.K, c2w=pre.c2w,
-                 fps=np.float64(pre.fps))
+                 fps=np.float64(pre.fps), **far)
         report = {**pre.report, **(extra or {}), "key": key, "created": time.time()}
         (tmp / "report.json").write_text(json.dumps(report, indent=1, default=_json_default))
     return final

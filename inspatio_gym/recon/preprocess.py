@@ -8,6 +8,15 @@ cannot register), the ground-plane prior with rotations from homographies, recor
 the report (`fallback`, `fallback_reason`, `poses`) rather than warned: the world built
 from it warns (world.depth_prior) and the preprocess command prints it.
 Poses are expressed relative to the first frame and scaled so that the median depth is 1.
+
+SfM climbs a ladder until enough frames register (sfm_ladder): the frames' long side with
+sequential matching and several seeds, exhaustive matching for short clips, then 640 px
+and the source's long side (at most 1024); a result at a higher long side is expressed at
+the frames' (K and sparse uv scaled), and the dense depth runs at the usual resolution.
+The focal length is searched by the COLMAP worker and kept off the prior only where the
+clip pins it down. Pixels beyond the scene's range (sky, distant background) are flagged in
+`far`, and the frames whose geometry is a guess are listed in the report (`guessed_frames`,
+with `guessed_pose_frames` and `guessed_depth_frames`: lists of [first, last] ranges).
 """
 
 from __future__ import annotations
@@ -25,16 +34,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..geometry.camera import intrinsics_from_fov
-from ..io.video import IMAGE_SUFFIXES, VideoError, list_images, probe_video, read_image_folder, read_video
+from ..io.video import (IMAGE_SUFFIXES, VideoError, crop_transform, fit_frame, list_images, probe_video,
+                        read_image_folder, read_video)
+from ..io.video import _frames as _video_frames, _open_video  # the same frame sampling as read_video
+from .far import far_mask
 from .mvs import MvsSettings, plane_sweep_depth
-from .parallax import measure_parallax, rotations_from_homographies
-from .prior import ground_plane_depth
-from .sfm import SfmError, fill_poses, run_sfm
+from .parallax import ParallaxReport, homography_rotations, measure_parallax
+from .prior import ground_plane_prior
+from .sfm import SfmError, SfmResult, fill_poses, rescale_result, run_sfm
 
-__all__ = ["PreprocessSettings", "Preprocessed", "preprocess_video", "PIPELINE_VERSION"]
+__all__ = ["PreprocessSettings", "Preprocessed", "preprocess_video", "PIPELINE_VERSION", "SfmRung", "sfm_ladder",
+           "frame_ranges"]
 
 #: Bumped whenever a change of this pipeline changes its output: part of every cache key.
-PIPELINE_VERSION = 7
+PIPELINE_VERSION = 8
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,7 @@ class PreprocessSettings:
     min_registered: float = 0.5  # fraction of SfM frames that must register
     seed: int = 0
     threads: int = 1  # COLMAP is deterministic with one thread (two: ~25% faster, poses vary run to run)
+    focal_search: bool = True  # let SfM move the focal length off the fov prior where the clip pins it down
 
     def __post_init__(self) -> None:
         for name in ("long_side", "depth_long_side", "max_frames", "sfm_max_frames", "threads"):
@@ -60,6 +74,8 @@ class PreprocessSettings:
             raise ValueError(f"fov must be in [10, 170] degrees, got {self.fov!r}")
         if not (0.0 < self.min_registered <= 1.0):
             raise ValueError(f"min_registered must be in (0, 1], got {self.min_registered!r}")
+        if not isinstance(self.focal_search, bool):
+            raise ValueError(f"focal_search must be True or False, got {self.focal_search!r}")
 
     def key(self) -> str:
         blob = json.dumps({"version": PIPELINE_VERSION, **asdict(self)}, sort_keys=True)
@@ -76,6 +92,7 @@ class Preprocessed:
     c2w: np.ndarray  # [T, 4, 4] relative to frame 0
     fps: float
     report: dict[str, Any] = field(default_factory=dict)
+    far: np.ndarray | None = None  # [T, h, w] bool: beyond the scene's range (sky): render at infinity
 
 
 def _size(w: int, h: int, long_side: int) -> tuple[int, int]:
@@ -105,6 +122,35 @@ def _read(path: Path, s: PreprocessSettings, pattern: str | None = None) -> tupl
     return frames, fps, src, stride
 
 
+def _read_selected(path: Path, s: PreprocessSettings, pattern: str | None, stride: int, ids: np.ndarray,
+                   size: tuple[int, int]) -> np.ndarray:
+    """Frames `ids` (indices into the frames _read kept) again, at size (w, h)."""
+    w, h = size
+    if path.is_dir():
+        files = list_images(path, pattern)[::stride][: s.max_frames]
+        imgs = [cv2.imread(str(files[i]), cv2.IMREAD_COLOR) for i in ids]
+        if any(im is None for im in imgs):
+            raise VideoError(f"cannot decode an image of folder {str(path)!r} again")
+        return np.stack([fit_frame(im, w, h) for im in imgs])
+    want, got = set(int(i) for i in ids), {}
+    with _open_video(path) as cap:
+        for i, f in enumerate(_video_frames(cap, stride, s.max_frames)):
+            if i in want:
+                got[i] = fit_frame(f, w, h)
+    if len(got) != len(want):
+        raise VideoError(f"video {str(path)!r} gave {len(got)} of the {len(want)} frames on a second read")
+    return np.stack([got[int(i)] for i in ids])
+
+
+def _pixel_map(src: tuple[int, int], hi: tuple[int, int], lo: tuple[int, int]) -> tuple[float, float, float, float]:
+    """(sx, sy, ox, oy) taking pixels of frames fitted at size `hi` to those fitted at `lo`
+    (both centre crops of the source, as fit_frame makes them): u_lo = (u_hi + 0.5) sx - 0.5 + ox."""
+    xh, yh, cwh, chh, _ = crop_transform(*src, *hi)
+    xl, yl, cwl, chl, _ = crop_transform(*src, *lo)
+    kx, ky = lo[0] / cwl, lo[1] / chl
+    return cwh / hi[0] * kx, chh / hi[1] * ky, (xh - xl) * kx, (yh - yl) * ky
+
+
 def _normalise(c2w: np.ndarray, depth_scale: float) -> np.ndarray:
     """Poses relative to frame 0 with translations divided by depth_scale."""
     out = np.linalg.inv(c2w[0]) @ c2w
@@ -123,14 +169,46 @@ def _sparse_depths(sfm, c2w_reg: dict[int, np.ndarray]) -> tuple[np.ndarray, np.
     return sfm.obs_frame, sfm.obs_uv, z
 
 
-def _fallback(frames: np.ndarray, K: np.ndarray, Hs: np.ndarray | None, reason: str, report: dict) -> tuple:
-    """The ground-plane prior with homography rotations (or a static camera), and why, in the report."""
-    c2w = rotations_from_homographies(Hs, K) if Hs is not None else np.repeat(np.eye(4)[None], len(frames), 0)
-    h, w = frames.shape[1:3]
-    depth = np.stack([ground_plane_depth(h, w, K, c) for c in c2w])
+def frame_ranges(frames) -> list[list[int]]:
+    """Sorted frame indices as inclusive [first, last] runs: [0, 1, 2, 5] -> [[0, 2], [5, 5]]."""
+    idx = sorted({int(i) for i in frames})
+    out: list[list[int]] = []
+    for i in idx:
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
+
+
+def _mark_guesses(report: dict, pose: np.ndarray, depth: np.ndarray) -> None:
+    """The report's guessed_* keys from per-frame masks of guessed pose and guessed depth."""
+    report.update(guessed_pose_frames=frame_ranges(np.flatnonzero(pose)),
+                  guessed_depth_frames=frame_ranges(np.flatnonzero(depth)),
+                  guessed_frames=frame_ranges(np.flatnonzero(pose | depth)))
+
+
+def _fallback(frames: np.ndarray, K: np.ndarray, par: ParallaxReport | None, reason: str,
+              report: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ground-plane prior with homography rotations (or a static camera), and why, in the
+    report: rotations only where the homographies are trusted (held elsewhere, and named);
+    the prior's sphere (sky, backdrop) is far. Returns depth, c2w and far."""
+    T, h, w = frames.shape[:3]
+    held = np.zeros(T, bool)
+    if par is None:
+        c2w = np.repeat(np.eye(4)[None], T, 0)
+    else:
+        track = homography_rotations(par.homographies, K, par.inliers)
+        c2w, held = track.c2w, track.held
+        report["rotation_held_reasons"] = track.reasons
+    prior = [ground_plane_prior(h, w, K, c) for c in c2w]
+    depth = np.stack([d for d, _ in prior])
+    far = np.stack([f for _, f in prior])
     report.update(fallback="ground_plane_prior", fallback_reason=reason,
-                  poses="homography_rotations" if Hs is not None else "static")
-    return depth, c2w
+                  poses="homography_rotations" if par is not None else "static",
+                  rotation_held_frames=frame_ranges(np.flatnonzero(held)))
+    _mark_guesses(report, held, np.ones(T, bool))
+    return depth, c2w, far
 
 
 def preprocess_video(path: str | Path, settings: PreprocessSettings = PreprocessSettings(),
@@ -153,52 +231,84 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
     stage("read", t0)
     K = intrinsics_from_fov(w, h, s.fov)
     report: dict[str, Any] = {"video": str(path), "source_size": list(src), "size": [w, h], "frames": T,
-                              "stride": stride, "fps": fps, "fallback": None}
+                              "stride": stride, "fps": fps, "fallback": None, "focal_prior_px": round(float(K[0, 0]), 3)}
     t0 = time.perf_counter()
     par = measure_parallax(frames)
     report.update(motion_px=round(par.motion_px, 3), parallax_px=round(par.parallax_px, 3), tracked=par.tracked,
                   parallax_known=par.known)
     stage("parallax", t0)
-    depth = c2w = None
     if T < 2:
-        depth, c2w = _fallback(frames, K, None, "a one-frame video", report)
+        depth, c2w, far = _fallback(frames, K, None, "a one-frame video", report)
     elif par.static:
-        depth, c2w = _fallback(frames, K, None, f"static camera: corners moved {par.motion_px:.2f} px", report)
+        depth, c2w, far = _fallback(frames, K, None, f"static camera: corners moved {par.motion_px:.2f} px", report)
     elif not par.enough(s.min_parallax_px):
-        depth, c2w = _fallback(frames, K, par.homographies,
-                               f"rotation only: {par.parallax_px:.2f} px of parallax < {s.min_parallax_px}", report)
+        depth, c2w, far = _fallback(frames, K, par, f"rotation only: {par.parallax_px:.2f} px of parallax < "
+                                    f"{s.min_parallax_px}", report)
     else:
-        t0 = time.perf_counter()
-        ids = np.unique(np.linspace(0, T - 1, min(T, s.sfm_max_frames)).round().astype(int))
-        try:
-            sfm = _sfm_with_retries(frames[ids], s, report)
-            reg = ids[sfm.frame_ids]
-        except SfmError as e:
-            stage("sfm", t0)
-            report["sfm_error"] = str(e)
-            depth, c2w = _fallback(frames, K, par.homographies, f"SfM failed: {e}", report)
-        else:
-            stage("sfm", t0)
-            K = sfm.K
-            c2w_reg = {int(f): c for f, c in zip(sfm.frame_ids, sfm.c2w)}
-            of, uv, z = _sparse_depths(sfm, c2w_reg)
-            z_pos = z[z > 0]
-            scale = float(np.median(z_pos)) if len(z_pos) else 1.0
-            c2w = _normalise(fill_poses(reg, sfm.c2w, T), scale)
-            z = z / scale
-            t0 = time.perf_counter()
-            depth, kept = _dense(frames, K, c2w, np.percentile(z_pos / scale, [5, 95]) if len(z_pos) else (0.2, 5.0),
-                                 s, progress, (ids[of], uv, z))
-            report.update(depth_kept=round(float(kept.mean()), 4), **_anchor_agreement(depth, kept, ids[of], uv, z))
-            stage("depth", t0)
-    if depth is not None and report["fallback"] is not None:
+        load = lambda ids, size: _read_selected(path, s, pattern, stride, ids, size)  # noqa: E731
+        depth, c2w, far, K = _reconstruct(frames, K, par, s, report, progress, stage, (src, load))
+    if report["fallback"] is not None:
         c2w = _normalise(c2w, 1.0)
-    depth = (depth / np.median(depth[depth > 0])).astype(np.float32) if report["fallback"] else depth
+        depth = (depth / np.median(depth[depth > 0])).astype(np.float32)
+    report["far_fraction"] = round(float(far.mean()), 4)
     bar.close()
     report["seconds"] = round(time.perf_counter() - t_start, 3)
     report["timings"] = timings
     report["settings"] = asdict(s)
-    return Preprocessed(frames=frames, depth=depth, K=K, c2w=c2w, fps=fps, report=report)
+    return Preprocessed(frames=frames, depth=depth, K=K, c2w=c2w, fps=fps, report=report, far=far)
+
+
+def _reconstruct(frames: np.ndarray, K: np.ndarray, par: ParallaxReport, s: PreprocessSettings, report: dict,
+                 progress: bool, stage, source) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """SfM (the ladder) then the plane sweep, or the fallback when SfM fails: depth, c2w, far, K."""
+    T, h, w, _ = frames.shape
+    src, load = source
+    t0 = time.perf_counter()
+    ids = np.unique(np.linspace(0, T - 1, min(T, s.sfm_max_frames)).round().astype(int))
+    try:
+        sfm = _sfm_with_retries(frames[ids], s, report, lambda size: load(ids, size), src)
+    except SfmError as e:
+        stage("sfm", t0)
+        report["sfm_error"] = str(e)
+        depth, c2w, far = _fallback(frames, K, par, f"SfM failed: {e}", report)
+        return depth, c2w, far, K
+    stage("sfm", t0)
+    reg = ids[sfm.frame_ids]
+    c2w_reg = {int(f): c for f, c in zip(sfm.frame_ids, sfm.c2w)}
+    of, uv, z = _sparse_depths(sfm, c2w_reg)
+    z_pos = z[z > 0]
+    scale = float(np.median(z_pos)) if len(z_pos) else 1.0
+    c2w = _normalise(fill_poses(reg, sfm.c2w, T), scale)
+    z = z / scale
+    t0 = time.perf_counter()
+    zrange = np.percentile(z_pos / scale, [5, 95]) if len(z_pos) else (0.2, 5.0)
+    depth, kept, far_plane = _dense(frames, sfm.K, c2w, zrange, s, progress, (ids[of], uv, z))
+    report.update(depth_kept=round(float(kept.mean()), 4), **_anchor_agreement(depth, kept, ids[of], uv, z))
+    far = far_mask(frames, depth, kept, sfm.K, c2w, far_plane, (ids[of], uv),
+                   window=_odd(MvsSettings().window * w / _size(w, h, min(s.depth_long_side, max(w, h)))[0]))
+    stage("depth", t0)
+    _mark_guesses(report, _unmeasured_poses(ids, reg, T), kept.reshape(T, -1).mean(1) < MIN_KEPT)
+    return depth, c2w, far, sfm.K
+
+
+#: A frame whose plane sweep measured less than this fraction of its pixels has a guessed
+#: (filled) depth.
+MIN_KEPT = 0.05
+
+
+def _odd(x: float) -> int:
+    return max(3, int(round(x)) // 2 * 2 + 1)
+
+
+def _unmeasured_poses(ids: np.ndarray, registered: np.ndarray, T: int) -> np.ndarray:
+    """[T] bool: frames whose pose no registered SfM frame pins down: an SfM frame that did
+    not register, and the frames between it and its SfM neighbours (interpolated across the gap
+    or held past the ends)."""
+    ok = np.isin(ids, registered)
+    t = np.arange(T)
+    before = np.clip(np.searchsorted(ids, t, side="right") - 1, 0, len(ids) - 1)
+    after = np.clip(np.searchsorted(ids, t, side="left"), 0, len(ids) - 1)
+    return ~(ok[before] & ok[after])
 
 
 #: (seed offset, initial-pair angle in degrees) tried in turn until enough frames register.
@@ -207,37 +317,121 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
 SFM_ATTEMPTS = ((0, 16.0), (1, 16.0), (2, 8.0), (3, 8.0))
 
 
-def _sfm_with_retries(frames: np.ndarray, s: PreprocessSettings, report: dict):
-    """The first SfM attempt that registers enough frames, else the best (most registered)
-    one, else SfmError; every attempt is recorded in the report."""
-    best, attempts = None, []
-    for offset, angle in SFM_ATTEMPTS:
-        seed = s.seed + offset
+#: Long sides SfM climbs to when too few frames register at the frames' own: 640, then the
+#: source's capped at SFM_MAX_LONG_SIDE (never above the source's). An outdoor walk
+#: registered ~10% of its frames at 320 px and all of them at 640.
+SFM_LONG_SIDE = 640
+SFM_MAX_LONG_SIDE = 1024
+#: Clips of at most this many SfM frames also try exhaustive matching (every pair).
+EXHAUSTIVE_MAX_FRAMES = 60
+#: A reconstruction with fewer sparse points per registered frame is no registration (a
+#: street orbit at 160 px "registered" 15 of 24 frames with 36 points, 7 degrees off).
+MIN_POINTS_PER_FRAME = 8
+
+
+@dataclass(frozen=True)
+class SfmRung:
+    """One step of the SfM ladder: a long side, a matcher and the (seed offset, initial-pair
+    angle) attempts made there."""
+
+    long_side: int
+    matcher: str
+    attempts: tuple[tuple[int, float], ...]
+
+
+def _higher_sides(long_side: int, source_long: int) -> list[int]:
+    """The long sides above the frames', in order: 640, then the source's (capped)."""
+    out: list[int] = []
+    for side in (SFM_LONG_SIDE, SFM_MAX_LONG_SIDE):
+        side = min(side, source_long)
+        if side > max([long_side, *out]):
+            out.append(side)
+    return out
+
+
+def sfm_ladder(num_frames: int, long_side: int, source_long: int | None) -> list[SfmRung]:
+    """The SfM attempts in order: every seed at the frames' long side, then (short clips)
+    exhaustive matching, then each higher long side with two seeds (and, short clips, one
+    exhaustive attempt). source_long None: no higher long side (the source cannot be read again)."""
+    short = num_frames <= EXHAUSTIVE_MAX_FRAMES
+    rungs = [SfmRung(long_side, "sequential", SFM_ATTEMPTS)]
+    if short:
+        rungs.append(SfmRung(long_side, "exhaustive", SFM_ATTEMPTS[:2]))
+    for side in _higher_sides(long_side, source_long or 0):
+        rungs.append(SfmRung(side, "sequential", SFM_ATTEMPTS[::2]))
+        if short:
+            rungs.append(SfmRung(side, "exhaustive", SFM_ATTEMPTS[:1]))
+    return rungs
+
+
+def _attempt(frames: np.ndarray, s: PreprocessSettings, rung: SfmRung, offset: int, angle: float,
+             ) -> tuple[SfmResult | None, dict]:
+    """One SfM run and its record for the report."""
+    rec: dict[str, Any] = {"long_side": rung.long_side, "matcher": rung.matcher, "seed": s.seed + offset,
+                           "init_angle": angle}
+    try:
+        r = run_sfm(frames, fov=s.fov, threads=s.threads, seed=s.seed + offset, init_angle=angle, matcher=rung.matcher,
+                    focal_search=s.focal_search)
+    except SfmError as e:
+        return None, {**rec, "error": str(e)}
+    rec.update(registered=len(r.frame_ids), reproj_error_px=round(r.reproj_error, 4), seconds=round(r.seconds, 2),
+               focal_px=round(float(r.K[0, 0]), 3), sparse_points=len(r.points))
+    if len(r.points) < MIN_POINTS_PER_FRAME * len(r.frame_ids):
+        return None, {**rec, "error": f"too sparse: {len(r.points)} points for {len(r.frame_ids)} frames"}
+    return r, rec
+
+
+def _rung_results(rung: SfmRung, frames: np.ndarray, s: PreprocessSettings, load, source_size):
+    """(result at the frames' size or None, record) of each attempt of one rung, in order."""
+    fh, fw = frames.shape[1:3]
+    at, size = frames, (fw, fh)
+    if rung.long_side != max(fw, fh):
+        size = _size(*source_size, rung.long_side)
         try:
-            r = run_sfm(frames, fov=s.fov, threads=s.threads, seed=seed, init_angle=angle)
-        except SfmError as e:
-            attempts.append({"seed": seed, "init_angle": angle, "error": str(e)})
-            continue
-        attempts.append({"seed": seed, "init_angle": angle, "registered": len(r.frame_ids),
-                         "reproj_error_px": round(r.reproj_error, 4), "seconds": round(r.seconds, 2)})
-        if best is None or len(r.frame_ids) > len(best.frame_ids):
-            best = r
-        if len(r.frame_ids) >= s.min_registered * len(frames):
+            at = load(size)
+        except VideoError as e:
+            yield None, {"long_side": rung.long_side, "matcher": rung.matcher, "error": str(e)}
+            return
+    for offset, angle in rung.attempts:
+        r, rec = _attempt(at, s, rung, offset, angle)
+        yield (r if r is None or size == (fw, fh) else rescale_result(r, *_pixel_map(source_size, size, (fw, fh)))), rec
+
+
+def _sfm_with_retries(frames: np.ndarray, s: PreprocessSettings, report: dict, load=None,
+                      source_size: tuple[int, int] | None = None) -> SfmResult:
+    """The first attempt of the ladder (sfm_ladder) that registers enough frames, else the best
+    (most registered) one, else SfmError; every attempt is recorded in the report. load(size)
+    gives the frames again at size (w, h) for the higher long sides; a result from one is
+    expressed at the frames' size."""
+    n, fh, fw = frames.shape[:3]
+    need = s.min_registered * n
+    source_long = max(source_size) if (load is not None and source_size) else None
+    best, best_rung, attempts = None, None, []
+    for rung in sfm_ladder(n, max(fw, fh), source_long):
+        for r, rec in _rung_results(rung, frames, s, load, source_size):
+            attempts.append(rec)
+            if r is not None and (best is None or len(r.frame_ids) > len(best.frame_ids)):
+                best, best_rung = r, rung
+            if best is not None and len(best.frame_ids) >= need:
+                break
+        if best is not None and len(best.frame_ids) >= need:
             break
     report["sfm_attempts"] = attempts
     if best is None:
         raise SfmError("; ".join(a["error"] for a in attempts))
-    report.update(sfm_frames=len(frames), registered=len(best.frame_ids), reproj_error_px=round(best.reproj_error, 4),
+    report.update(sfm_frames=n, registered=len(best.frame_ids), reproj_error_px=round(best.reproj_error, 4),
                   focal_px=round(float(best.K[0, 0]), 3), focal_refined=best.focal_refined,
-                  sparse_points=len(best.points))
-    if len(best.frame_ids) < s.min_registered * len(frames):
-        raise SfmError(f"only {len(best.frame_ids)} of {len(frames)} frames registered")
+                  focal_search=best.focal_search, sparse_points=len(best.points), sfm_long_side=best_rung.long_side,
+                  sfm_matcher=best_rung.matcher)
+    if len(best.frame_ids) < need:
+        raise SfmError(f"only {len(best.frame_ids)} of {n} frames registered")
     return best
 
 
-def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, s: PreprocessSettings,
-           progress: bool, anchors: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Plane-sweep depth at depth_long_side over the sparse points' depth range, at the frames' size."""
+def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, s: PreprocessSettings, progress: bool,
+           anchors: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Plane-sweep depth at depth_long_side over the sparse points' depth range, at the frames'
+    size: depth, the measured mask and the farthest plane."""
     T, h, w, _ = frames.shape
     dw, dh = _size(w, h, min(s.depth_long_side, max(w, h)))
     small = np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in frames])
@@ -259,7 +453,7 @@ def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, s: Prepro
                                         anchors=(f, uv_small, z))
     big = np.stack([cv2.resize(d, (w, h), interpolation=cv2.INTER_LINEAR) for d in depth]).astype(np.float32)
     kept_big = np.stack([cv2.resize(k.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) for k in kept]) > 0
-    return big, kept_big
+    return big, kept_big, far
 
 
 def _anchor_agreement(depth: np.ndarray, kept: np.ndarray, obs_frame: np.ndarray, obs_uv: np.ndarray,

@@ -7,20 +7,25 @@ share one process, and a COLMAP abort must not take the environment down with it
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-__all__ = ["SfmError", "SfmResult", "run_sfm", "fill_poses", "sfm_available"]
+__all__ = ["SfmError", "SfmResult", "run_sfm", "fill_poses", "sfm_available", "rescale_result", "MATCHERS"]
 
 _WORKER = Path(__file__).with_name("colmap_worker.py")
+#: Feature matchers: sequential (each frame with its next `overlap` and at powers of two),
+#: exhaustive (every pair: slower, quadratic, but finds loops and revisits in short clips).
+MATCHERS = ("sequential", "exhaustive")
 
 
 class SfmError(RuntimeError):
@@ -39,8 +44,9 @@ class SfmResult:
     obs_uv: np.ndarray  # [O, 2] its pixel position (COLMAP convention: pixel centres at +0.5)
     obs_point: np.ndarray  # [O] index into points
     reproj_error: float  # mean reprojection error, pixels
-    focal_refined: bool  # the final bundle adjustment refined the focal length
+    focal_refined: bool  # the focal search moved the focal length off the prior
     seconds: float
+    focal_search: dict[str, Any] = field(default_factory=dict)  # what the focal search tried (colmap_worker)
 
 
 def sfm_available() -> bool:
@@ -49,13 +55,17 @@ def sfm_available() -> bool:
 
 
 def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 1, seed: int = 0, max_features: int = 2048,
-            overlap: int = 10, init_angle: float = 16.0, timeout: float = 1800.0) -> SfmResult:
+            overlap: int = 10, init_angle: float = 16.0, timeout: float = 1800.0, matcher: str = "sequential",
+            focal_search: bool = True) -> SfmResult:
     """Poses of frames [N, H, W, 3] (uint8 RGB, in order) with one shared pinhole camera.
 
     fov: horizontal field of view (degrees) of the focal-length prior; init_angle: the least
-    triangulation angle of the initial pair (degrees). Raises SfmError when
-    fewer than 2 frames register or COLMAP fails.
+    triangulation angle of the initial pair (degrees); matcher: one of MATCHERS; focal_search:
+    let the worker move the focal length off the prior where the data pin it down. Raises
+    SfmError when fewer than 2 frames register or COLMAP fails.
     """
+    if matcher not in MATCHERS:
+        raise ValueError(f"matcher must be one of {MATCHERS}, got {matcher!r}")
     if not sfm_available():
         raise SfmError("pycolmap is not installed (pip install pycolmap)")
     N, H, W, _ = frames.shape
@@ -72,7 +82,8 @@ def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 1, seed: int =
         out = Path(tmp) / "sfm.npz"
         cmd = [sys.executable, str(_WORKER), str(images), str(out), "--focal", repr(float(focal)), "--width", str(W),
                "--height", str(H), "--threads", str(threads), "--seed", str(seed), "--max-features",
-               str(max_features), "--overlap", str(overlap), "--init-angle", repr(float(init_angle))]
+               str(max_features), "--overlap", str(overlap), "--init-angle", repr(float(init_angle)),
+               "--matcher", matcher] + ([] if focal_search else ["--no-focal-search"])
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -91,7 +102,24 @@ def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 1, seed: int =
     K = np.array([[f, 0, cx - 0.5], [0, f, cy - 0.5], [0, 0, 1]], dtype=np.float64)
     return SfmResult(frame_ids=r["frame_ids"], c2w=r["c2w"], K=K, points=r["points"], obs_frame=r["obs_frame"],
                      obs_uv=r["obs_uv"] - 0.5, obs_point=r["obs_point"], reproj_error=float(r["reproj_error"]),
-                     focal_refined=bool(r["focal_refined"]), seconds=time.perf_counter() - t0)
+                     focal_refined=bool(r["focal_refined"]), seconds=time.perf_counter() - t0,
+                     focal_search=json.loads(str(r["focal_search"])) if "focal_search" in r else {})
+
+
+def rescale_result(r: SfmResult, sx: float, sy: float, ox: float = 0.0, oy: float = 0.0) -> SfmResult:
+    """The result for frames resized by (sx, sy) and shifted by (ox, oy) pixels: SfM run at a
+    higher resolution than the frames that are kept, expressed at theirs (K and the sparse uv;
+    poses and points do not change). Pixel centres are integers (OpenCV), so a pixel u maps to
+    (u + 0.5) * s - 0.5 + o."""
+    if not (sx > 0 and sy > 0):
+        raise ValueError(f"scale factors must be positive, got sx={sx!r}, sy={sy!r}")
+    K = r.K.copy()
+    K[0, 0] *= sx
+    K[1, 1] *= sy
+    K[0, 2] = (K[0, 2] + 0.5) * sx - 0.5 + ox
+    K[1, 2] = (K[1, 2] + 0.5) * sy - 0.5 + oy
+    uv = np.stack([(r.obs_uv[:, 0] + 0.5) * sx - 0.5 + ox, (r.obs_uv[:, 1] + 0.5) * sy - 0.5 + oy], 1)
+    return replace(r, K=K, obs_uv=uv.reshape(-1, 2))
 
 
 def fill_poses(frame_ids: np.ndarray, c2w: np.ndarray, num_frames: int) -> np.ndarray:

@@ -42,10 +42,23 @@ def warn_no_parallax(report: dict[str, Any], stacklevel: int = 1) -> None:
 
     stacklevel counts from the caller, as warnings.warn's does."""
     camera = "rotations from homographies" if report.get("poses") == "homography_rotations" else "static"
+    held = _ranges(report.get("rotation_held_frames") or [])
+    if held:
+        camera += f" (held at the last trusted rotation where tracking was lost: frames {held})"
+    guessed = _ranges(report.get("guessed_frames") or [])
     warnings.warn(
-        f"no usable parallax ({report.get('fallback_reason')}): depth is the ground-plane prior, camera "
-        f"{camera}. Translation in this world is plausible, not measured; import depth made elsewhere for "
-        "real geometry.",
+        f"no usable parallax ({report.get('fallback_reason')}): depth is the ground-plane prior"
+        f"{f' for frames {guessed}' if guessed else ''}, camera {camera}. Translation in this world is plausible, "
+        "not measured; import depth made elsewhere for real geometry.",
         NoParallaxWarning,
         stacklevel=stacklevel + 1,
     )
+
+
+def _ranges(frames: list) -> str:
+    """'0-47, 60' from frame indices or [first, last] ranges (as recon's report lists them)."""
+    parts = []
+    for r in frames:
+        a, b = (r, r) if isinstance(r, (int, float)) else (r[0], r[-1])
+        parts.append(f"{int(a)}" if a == b else f"{int(a)}-{int(b)}")
+    return ", ".join(parts)
