@@ -88,11 +88,8 @@ def _draw(cand_pix: torch.Tensor, key: torch.Tensor, order: torch.Tensor, n_pix:
     first.scatter_reduce_(0, cand_pix[top], order[top], "amin")
     drawn = first < big
     win = torch.full((n_pix,), -1, dtype=torch.int64, device=key.device)
-    # map order back to candidate index: orders are unique per candidate
-    pos = torch.full_like(win, -1)
-    sel = top & (order == first[cand_pix])
-    pos[cand_pix[sel]] = torch.nonzero(sel).squeeze(1)
-    win = torch.where(drawn, pos, win)
+    sel = top & (order == first[cand_pix])  # orders are unique: one winner per drawn pixel
+    win[cand_pix[sel]] = torch.nonzero(sel).squeeze(1)
     return win, drawn
 
 

@@ -27,38 +27,13 @@ import numpy as np
 from numba import njit
 
 from .lane_threads import run_lanes
-from .splat_numba import inverse_K
+from .splat_numba import _item_maps, inverse_K
 from .view_numba import _finish_item, _lane_scratch, _outputs
 
 __all__ = ["mesh", "mesh_maps", "mesh_view", "warmup"]
 
 _BLOCK = 8  # secondary frames are culled in blocks of _BLOCK x _BLOCK quads
 _SNAP = 1e-3  # vertices within this of a pixel centre snap to it (exact source-pose render)
-
-
-@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _item_maps(K_out, inv_K, c2w, idx, tgt, M, T):
-    """float64 maps of source (u, v, 1) * z to target pixels * z' for the source cameras
-    c2w[idx[f]] and the target tgt [4,4]: M[f] = K_out R K^-1, T[f] = K_out t."""
-    inv = np.empty((3, 4))
-    for i in range(3):
-        for j in range(3):
-            inv[i, j] = tgt[j, i]
-        inv[i, 3] = -(tgt[0, i] * tgt[0, 3] + tgt[1, i] * tgt[1, 3] + tgt[2, i] * tgt[2, 3])
-    rel = np.empty((3, 4))
-    KR = np.empty((3, 3))
-    for f in range(idx.shape[0]):
-        src = c2w[idx[f]]
-        for i in range(3):
-            for j in range(4):
-                rel[i, j] = inv[i, 0] * src[0, j] + inv[i, 1] * src[1, j] + inv[i, 2] * src[2, j] + inv[i, 3] * src[3, j]
-        for i in range(3):
-            for j in range(3):
-                KR[i, j] = K_out[i, 0] * rel[0, j] + K_out[i, 1] * rel[1, j] + K_out[i, 2] * rel[2, j]
-            T[f, i] = K_out[i, 0] * rel[0, 3] + K_out[i, 1] * rel[1, 3] + K_out[i, 2] * rel[2, 3]
-        for i in range(3):
-            for j in range(3):
-                M[f, i, j] = KR[i, 0] * inv_K[0, j] + KR[i, 1] * inv_K[1, j] + KR[i, 2] * inv_K[2, j]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -293,7 +268,7 @@ def _points(rgb, src, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, out_depth, out_mask,
-               U, V, IZ, D, FL, izbuf, acc, owner, pcov, col, sat):
+               U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat):
     """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0): the
     primary frame's triangles then its points everywhere, then each secondary frame's
     triangles only into the pixels the frames before it left empty (owner; sat, the
@@ -336,27 +311,26 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
 
 
 @njit(cache=True, nogil=True)
-def _workspace(H, W, Ho, Wo):
-    """U, V, IZ [H, W] and zbuf [Ho, Wo], acc [Ho, Wo, 4] (float64) carved from one buffer,
-    each start staggered by 1 KiB + 64 B (the other per-pixel arrays of a lane are
-    staggered the same way, k x 1088 bytes into their own allocation): arrays of a
-    power-of-two size allocated apart start at the same cache set, and the raster, reading
-    all of them at one pixel, thrashed the L1 (a 128 px lane ran 2.5x slower per pixel
-    than a 64 px one)."""
-    pad = 136  # float64 elements: 1088 bytes, not a multiple of 4 KiB
+def _workspace(F, H, W, Ho, Wo):
+    """A lane's workspaces, made once per call and reused lane after lane: the maps M, T,
+    the projected vertices U, V, IZ, D, FL [H, W] and the pixel buffers izbuf, acc, owner,
+    pcov, sat [Ho, Wo(, 4)]. Each array starts k x 1088 bytes into its own allocation:
+    arrays of a power-of-two size otherwise start at the same cache set, and the raster,
+    reading all of them at one pixel, thrashed the L1 (a 128 px lane ran 2.5x slower per
+    pixel than a 64 px one)."""
     n, m = H * W, Ho * Wo
-    buf = np.empty(3 * n + 5 * m + 10 * pad)
-    o = 0
-    U = buf[o: o + n].reshape(H, W)
-    o += n + pad
-    V = buf[o: o + n].reshape(H, W)
-    o += n + 2 * pad
-    IZ = buf[o: o + n].reshape(H, W)
-    o += n + 3 * pad
-    zbuf = buf[o: o + m].reshape(Ho, Wo)
-    o += m + 4 * pad
-    acc = buf[o: o + 4 * m].reshape(Ho, Wo, 4)
-    return U, V, IZ, zbuf, acc
+    f8, f4, b1 = 136, 272, 1088  # 1088 bytes in float64, float32 and byte elements
+    U = np.empty(n + f8)[f8:].reshape(H, W)
+    V = np.empty(n + 2 * f8)[2 * f8:].reshape(H, W)
+    IZ = np.empty(n + 3 * f8)[3 * f8:].reshape(H, W)
+    D = np.empty(n + 4 * f4, np.float32)[4 * f4:].reshape(H, W)  # the source depth (exact in float32)
+    FL = np.empty(n + 5 * b1, np.uint8)[5 * b1:].reshape(H, W)
+    izbuf = np.empty(m + 6 * f8)[6 * f8:].reshape(Ho, Wo)
+    acc = np.empty(4 * m + 7 * f8)[7 * f8:].reshape(Ho, Wo, 4)
+    owner = np.empty(m + 8 * f8, np.int64)[8 * f8:].reshape(Ho, Wo)  # the frame that drew a pixel, -1 none
+    pcov = np.empty(m + 9 * b1, np.bool_)[9 * b1:].reshape(Ho, Wo)
+    sat = np.zeros((Ho + 1, Wo + 1), np.int64)  # row and column 0 stay 0
+    return np.empty((F, 3, 3)), np.empty((F, 3)), U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -364,20 +338,12 @@ def _mesh_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1
     """Lane after lane: its maps, its mesh raster; the workspaces made once per call."""
     F, H, W = idx.shape[1], depth.shape[1], depth.shape[2]
     Ho, Wo = out_depth.shape[1], out_depth.shape[2]
-    M = np.empty((F, 3, 3))
-    T = np.empty((F, 3))
-    U, V, IZ, zbuf, acc = _workspace(H, W, Ho, Wo)
-    D = np.empty(H * W + 6 * 272, np.float32)[6 * 272: 6 * 272 + H * W].reshape(H, W)  # source depth (exact)
-    FL = np.empty(H * W + 7 * 1088, np.uint8)[7 * 1088: 7 * 1088 + H * W].reshape(H, W)
-    owner = np.empty(Ho * Wo + 8 * 136, np.int64)[8 * 136: 8 * 136 + Ho * Wo].reshape(Ho, Wo)  # drawn by frame; -1
-    pcov = np.empty(Ho * Wo + 9 * 1088, np.bool_)[9 * 1088: 9 * 1088 + Ho * Wo].reshape(Ho, Wo)
-    col = np.empty((4, 3))
-    sat = np.zeros((Ho + 1, Wo + 1), np.int64)  # row and column 0 stay 0
+    M, T, U, V, IZ, D, FL, zbuf, acc, owner, pcov, sat = _workspace(F, H, W, Ho, Wo)
     for b in range(idx.shape[0]):
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, out_rgb[b], out_depth[b], out_mask[b],
-                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat)
+                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, sat)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -387,25 +353,18 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
     push-pull fill of the holes; a mesh has no cracks, so no crack test)."""
     F, H, W = idx.shape[1], depth.shape[1], depth.shape[2]
     Ho, Wo = out_depth.shape[1], out_depth.shape[2]
-    M = np.empty((F, 3, 3))
-    T = np.empty((F, 3))
-    U, V, IZ, zbuf, acc = _workspace(H, W, Ho, Wo)
-    D = np.empty(H * W + 6 * 272, np.float32)[6 * 272: 6 * 272 + H * W].reshape(H, W)  # source depth (exact)
-    FL = np.empty(H * W + 7 * 1088, np.uint8)[7 * 1088: 7 * 1088 + H * W].reshape(H, W)
-    owner = np.empty(Ho * Wo + 8 * 136, np.int64)[8 * 136: 8 * 136 + Ho * Wo].reshape(Ho, Wo)  # drawn by frame; -1
-    pcov = np.empty(Ho * Wo + 9 * 1088, np.bool_)[9 * 1088: 9 * 1088 + Ho * Wo].reshape(Ho, Wo)
-    col = np.empty((4, 3))
-    sat = np.zeros((Ho + 1, Wo + 1), np.int64)
-    s_rgb = np.empty(3 * Ho * Wo + 10 * 272, np.float32)[10 * 272: 10 * 272 + 3 * Ho * Wo].reshape(Ho, Wo, 3)
-    s_depth = np.empty(Ho * Wo + 11 * 272, np.float32)[11 * 272: 11 * 272 + Ho * Wo].reshape(Ho, Wo)
-    s_mask = np.empty(Ho * Wo + 12 * 1088, np.bool_)[12 * 1088: 12 * 1088 + Ho * Wo].reshape(Ho, Wo)
+    M, T, U, V, IZ, D, FL, zbuf, acc, owner, pcov, sat = _workspace(F, H, W, Ho, Wo)
+    m = Ho * Wo  # the mesh's own outputs, staggered like the workspace
+    s_rgb = np.empty(3 * m + 10 * 272, np.float32)[10 * 272:].reshape(Ho, Wo, 3)
+    s_depth = np.empty(m + 11 * 272, np.float32)[11 * 272:].reshape(Ho, Wo)
+    s_mask = np.empty(m + 12 * 1088, np.bool_)[12 * 1088:].reshape(Ho, Wo)
     scratch = np.empty(_lane_scratch(Ho, Wo), np.float32)
     no_cracks = np.float32(np.inf)
     for b in range(idx.shape[0]):
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
-                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, col, sat)
+                   U, V, IZ, D, FL, zbuf, acc, owner, pcov, sat)
         _finish_item(s_rgb, s_depth, s_mask, no_cracks, fill_rgb, out_render[b], out_mask[b], out_rgb[b],
                      out_depth[b], scratch)
 

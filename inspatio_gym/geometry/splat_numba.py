@@ -303,8 +303,8 @@ def _splat_serial(rgb, u8, depth, idx, M, T, neg_alpha, du, out_rgb, out_depth, 
 def _item_maps(K_out, inv_K, c2w, idx, tgt, M, T):
     """One item's maps of source (u, v, 1) * z to target pixels * z' for the source cameras
     c2w[idx[f]] and the target camera tgt [4,4]: M[f] = K_out R K^-1, T[f] = K_out t
-    (R, t: the rows 0..2 of tgt^-1 c2w[idx[f]]), in float64 as the reference, rounded to
-    float32 once."""
+    (R, t: the rows 0..2 of tgt^-1 c2w[idx[f]]), in float64 as the reference, rounded once
+    to M's and T's dtype (float32 for the splat, float64 for the mesh)."""
     inv = np.empty((3, 4))  # rows 0..2 of tgt^-1 = [R^T, -R^T t] (row 3 is 0 0 0 1)
     for i in range(3):
         for j in range(3):
@@ -321,10 +321,10 @@ def _item_maps(K_out, inv_K, c2w, idx, tgt, M, T):
         for i in range(3):
             for j in range(3):
                 KR[i, j] = (K_out[i, 0] * rel[0, j] + K_out[i, 1] * rel[1, j]) + K_out[i, 2] * rel[2, j]
-            T[f, i] = np.float32((K_out[i, 0] * rel[0, 3] + K_out[i, 1] * rel[1, 3]) + K_out[i, 2] * rel[2, 3])
+            T[f, i] = (K_out[i, 0] * rel[0, 3] + K_out[i, 1] * rel[1, 3]) + K_out[i, 2] * rel[2, 3]
         for i in range(3):
             for j in range(3):
-                M[f, i, j] = np.float32((KR[i, 0] * inv_K[0, j] + KR[i, 1] * inv_K[1, j]) + KR[i, 2] * inv_K[2, j])
+                M[f, i, j] = (KR[i, 0] * inv_K[0, j] + KR[i, 1] * inv_K[1, j]) + KR[i, 2] * inv_K[2, j]
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
