@@ -93,6 +93,23 @@ def _owns(e, dx, dy):
     return (e > 0.0) | ((e == 0.0) & ((dy < 0.0) | ((dy == 0.0) & (dx > 0.0))))
 
 
+@njit(fastmath=False, error_model="numpy", nogil=True)
+def _weights(fx, fy, pu0, pv0, pz0, pu1, pv1, pz1, pu2, pv2, pz2):
+    """Pixel centre (fx, fy) against a positively wound triangle: (area / z, and the
+    perspective-correct weights x area) when inside under the top-left rule, else s <= 0.
+    Scalars only, so LLVM inlines it (an array argument would cost a reference count)."""
+    e0 = (pu1 - fx) * (pv2 - fy) - (pv1 - fy) * (pu2 - fx)  # edge 1 -> 2
+    e1 = (pu2 - fx) * (pv0 - fy) - (pv2 - fy) * (pu0 - fx)  # edge 2 -> 0
+    e2 = (pu0 - fx) * (pv1 - fy) - (pv0 - fy) * (pu1 - fx)  # edge 0 -> 1
+    if e0 < 0.0 or e1 < 0.0 or e2 < 0.0:
+        return -1.0, 0.0, 0.0, 0.0
+    if (e0 == 0.0 or e1 == 0.0 or e2 == 0.0) and not (
+            _owns(e0, pu2 - pu1, pv2 - pv1) & _owns(e1, pu0 - pu2, pv0 - pv2) & _owns(e2, pu1 - pu0, pv1 - pv0)):
+        return -1.0, 0.0, 0.0, 0.0
+    w0, w1, w2 = e0 * pz0, e1 * pz1, e2 * pz2
+    return w0 + w1 + w2, w0, w1, w2
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat):
     """Rasterise the kept triangles of projected source frame f (quads in blocks of
@@ -101,8 +118,8 @@ def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner
     quads over no hole of the primary (sat). Returns how many empty pixels it drew.
 
     izbuf holds 1 / z of the nearest surface drawn at a pixel (-1: none, 0: a far one), acc
-    its (rgb, depth). The triangle is written out in the loop: a call with array arguments
-    costs ~100 ns in numba (reference counting), more than drawing a small triangle."""
+    its (rgb, depth). The writes stay in the loop: a call with array arguments costs
+    ~100 ns in numba (reference counting), more than drawing a small triangle."""
     H, W = U.shape
     Ho, Wo = izbuf.shape
     sec = f > 0
@@ -155,63 +172,46 @@ def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner
                     for py in range(qy0, qy1):
                         fy = float(py)
                         for px in range(qx0, qx1):
-                            o = owner[py, px]
-                            if sec and o >= 0 and o != f:
+                            if sec and owner[py, px] >= 0 and owner[py, px] != f:
                                 continue
                             fx = float(px)
-                            for t in range(2):
-                                if t == 0:
-                                    if not k1:
-                                        continue
-                                    pu0, pv0, pz0, pd0, y_0, x_0 = ua, va, iza, da, y, x
-                                    if ar1 > 0.0:
-                                        pu1, pv1, pz1, pd1, y_1, x_1 = ub, vb, izb, db, y, x + 1
-                                        pu2, pv2, pz2, pd2, y_2, x_2 = uc, vc, izc, dc, y + 1, x
-                                    else:
-                                        pu1, pv1, pz1, pd1, y_1, x_1 = uc, vc, izc, dc, y + 1, x
-                                        pu2, pv2, pz2, pd2, y_2, x_2 = ub, vb, izb, db, y, x + 1
-                                    area = abs(ar1)
-                                    is_far = fa == 2
+                            if k1:
+                                if ar1 > 0.0:
+                                    s_, w0, w1, w2 = _weights(fx, fy, ua, va, iza, ub, vb, izb, uc, vc, izc)
                                 else:
-                                    if not k2:
-                                        continue
-                                    pu0, pv0, pz0, pd0, y_0, x_0 = ub, vb, izb, db, y, x + 1
-                                    if ar2 > 0.0:
-                                        pu1, pv1, pz1, pd1, y_1, x_1 = ue, ve, ize, de, y + 1, x + 1
-                                        pu2, pv2, pz2, pd2, y_2, x_2 = uc, vc, izc, dc, y + 1, x
-                                    else:
-                                        pu1, pv1, pz1, pd1, y_1, x_1 = uc, vc, izc, dc, y + 1, x
-                                        pu2, pv2, pz2, pd2, y_2, x_2 = ue, ve, ize, de, y + 1, x + 1
-                                    area = abs(ar2)
-                                    is_far = fb == 2
-                                e0 = (pu1 - fx) * (pv2 - fy) - (pv1 - fy) * (pu2 - fx)  # edge 1 -> 2
-                                e1 = (pu2 - fx) * (pv0 - fy) - (pv2 - fy) * (pu0 - fx)  # edge 2 -> 0
-                                e2 = (pu0 - fx) * (pv1 - fy) - (pv0 - fy) * (pu1 - fx)  # edge 0 -> 1
-                                if e0 < 0.0 or e1 < 0.0 or e2 < 0.0:
-                                    continue
-                                if (e0 == 0.0 or e1 == 0.0 or e2 == 0.0) and not (
-                                        _owns(e0, pu2 - pu1, pv2 - pv1) & _owns(e1, pu0 - pu2, pv0 - pv2)
-                                        & _owns(e2, pu1 - pu0, pv1 - pv0)):
-                                    continue
-                                # perspective-correct weights, unnormalised (x area)
-                                w0, w1, w2 = e0 * pz0, e1 * pz1, e2 * pz2
-                                s_ = w0 + w1 + w2  # area / z
-                                if not s_ > 0.0:
-                                    continue
-                                key = 0.0 if is_far else s_ * (1.0 / area)  # 1 / z
-                                if not key > izbuf[py, px]:
-                                    continue
-                                r = 1.0 / s_
-                                izbuf[py, px] = key
-                                out_mask[py, px] = True
-                                if owner[py, px] < 0:
-                                    filled += 1
-                                owner[py, px] = f
-                                w0, w1, w2 = w0 * r, w1 * r, w2 * r
-                                for c in range(3):
-                                    acc[py, px, c] = (w0 * rgb[src, y_0, x_0, c] + w1 * rgb[src, y_1, x_1, c]
-                                                      + w2 * rgb[src, y_2, x_2, c])
-                                acc[py, px, 3] = w0 * pd0 + w1 * pd1 + w2 * pd2 if is_far else area * r
+                                    s_, w0, w2, w1 = _weights(fx, fy, ua, va, iza, uc, vc, izc, ub, vb, izb)
+                                if s_ > 0.0:
+                                    key = 0.0 if fa == 2 else s_ * (1.0 / abs(ar1))  # 1 / z
+                                    if key > izbuf[py, px]:
+                                        r = 1.0 / s_
+                                        izbuf[py, px] = key
+                                        out_mask[py, px] = True
+                                        filled += owner[py, px] < 0
+                                        owner[py, px] = f
+                                        w0, w1, w2 = w0 * r, w1 * r, w2 * r
+                                        for c in range(3):
+                                            acc[py, px, c] = (w0 * rgb[src, y, x, c] + w1 * rgb[src, y, x + 1, c]
+                                                              + w2 * rgb[src, y + 1, x, c])
+                                        acc[py, px, 3] = w0 * da + w1 * db + w2 * dc if fa == 2 else abs(ar1) * r
+                            if k2:
+                                if ar2 > 0.0:
+                                    s_, w0, w1, w2 = _weights(fx, fy, ub, vb, izb, ue, ve, ize, uc, vc, izc)
+                                else:
+                                    s_, w0, w2, w1 = _weights(fx, fy, ub, vb, izb, uc, vc, izc, ue, ve, ize)
+                                if s_ > 0.0:
+                                    key = 0.0 if fb == 2 else s_ * (1.0 / abs(ar2))
+                                    if key > izbuf[py, px]:
+                                        r = 1.0 / s_
+                                        izbuf[py, px] = key
+                                        out_mask[py, px] = True
+                                        filled += owner[py, px] < 0
+                                        owner[py, px] = f
+                                        w0, w1, w2 = w0 * r, w1 * r, w2 * r
+                                        for c in range(3):
+                                            acc[py, px, c] = (w0 * rgb[src, y, x + 1, c]
+                                                              + w1 * rgb[src, y + 1, x + 1, c]
+                                                              + w2 * rgb[src, y + 1, x, c])
+                                        acc[py, px, 3] = w0 * db + w1 * de + w2 * dc if fb == 2 else abs(ar2) * r
     return filled
 
 
