@@ -1,11 +1,13 @@
 """STAR generator speed on this machine: frames/s, FLOPs, roofline ratio, memory.
 
-Times StarGenerator.step alone (render and mask prepared beforehand by the warp) for batch
-1, 4 and 16 at the config's resolution, counts FLOPs per frame from the config, measures a
-large fp32 matmul in the same run as the machine's attainable rate, and prints
-achieved / matmul (the roofline ratio). Targets on 2 CPU cores at 64x64: >= 30 frames/s
-for one session, >= 100 frames/s aggregate at batch 16, >= 50% of the matmul rate.
-Run: python benchmarks/bench_star.py [--config cpu] [--threads 2]
+Times StarGenerator.step alone (render, mask and fill prepared beforehand by the warp) for
+batch 1, 4 and 16 at the config's resolution, counts FLOPs per frame from the config,
+measures a large fp32 matmul in the same run as the machine's attainable rate, and prints
+achieved / matmul (the roofline ratio). The model is the shipped checkpoint's (with its
+refiner) unless --config or --checkpoint says otherwise; the weights do not change the
+speed. Targets on 2 CPU cores (issue 13): 64x64 >= 60 frames/s for one session and >= 150
+frames/s aggregate at batch 16; 128x128 >= 24 frames/s for one session.
+Run: python benchmarks/bench_star.py [--config cpu | --checkpoint PATH] [--refine 16] [--threads 2]
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import warnings
 import numpy as np
 import torch
 
-from inspatio_gym.render.condition import condition_from_view, condition_renderer
+import dataclasses
+
+from inspatio_gym.model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from inspatio_gym.render.condition import condition_from_view, condition_renderer, fill_from_view
 from inspatio_gym.eval.warp_accuracy import random_moves
 from inspatio_gym.model import CONFIGS, StarGenerator, generator_flops_per_frame
 from inspatio_gym.world import procedural_world
@@ -46,11 +51,12 @@ def bench(gen: StarGenerator, world, batch: int, steps: int) -> tuple[float, int
     fr, tgt = random_moves(world, batch, 0.15, 8.0, seed=0)
     view = condition_renderer().render(world, tgt, frames0.numpy())
     render, mask = condition_from_view(view)
+    fill = fill_from_view(view)
     timings = []
     for k in range(steps + 5):
         frames = (frames0 + k) % world.num_frames
         t0 = time.perf_counter()
-        gen.step(wc, sessions, lanes, frames, render, mask)
+        gen.step(wc, sessions, lanes, frames, render, mask, fill=fill)
         if k >= 5:
             timings.append(time.perf_counter() - t0)
     per_step = statistics.median(timings)
@@ -59,19 +65,27 @@ def bench(gen: StarGenerator, world, batch: int, steps: int) -> tuple[float, int
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="cpu", choices=sorted(CONFIGS))
+    p.add_argument("--config", default=None, choices=sorted(CONFIGS), help="a named config (random weights)")
+    p.add_argument("--checkpoint", default=None, help="a STAR checkpoint (default: the shipped one)")
+    p.add_argument("--refine", type=int, default=None, help="refiner channels to use instead (0: none)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    cfg = CONFIGS[args.config]
+    if args.config is not None:
+        cfg, name = CONFIGS[args.config], args.config
+    else:
+        path = args.checkpoint or DEFAULT_CHECKPOINT
+        cfg, name = load_checkpoint(path)[0], str(path)
+    if args.refine is not None:
+        cfg = dataclasses.replace(cfg, refine=args.refine)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gen = StarGenerator(cfg).eval()
     world = procedural_world(seed=0, num_frames=48, width=cfg.width, height=cfg.height)
     flops = generator_flops_per_frame(cfg)
     params = sum(p.numel() for p in gen.parameters())
-    print(f"config {args.config!r}: {cfg.width}x{cfg.height}, {params / 1e6:.2f}M params "
+    print(f"config {name!r}: {cfg.width}x{cfg.height}, refiner {cfg.refine or 'none'}, {params / 1e6:.2f}M params "
           f"(DiT {sum(p.numel() for p in gen.dit.parameters()) / 1e6:.2f}M, VAE "
           f"{sum(p.numel() for p in gen.vae.parameters()) / 1e6:.2f}M), {cfg.tokens_per_frame} tokens/frame, "
           f"{cfg.sampler.steps} steps, context {2 * cfg.ref_window + 1} ref + {cfg.history} history frames")

@@ -74,17 +74,20 @@ def chain(tmp_path_factory):
     distill = _tiny("distill", vae=v, init=str(root / "causal" / "star.safetensors"), teacher_synthetic=t_syn,
                     teacher_real=t_real, real=[str(real_src)], real_fraction=0.5, out=str(root / "distill"))
     s_distill = train(make_stage(distill), distill, distill.out, progress=False)
+    refine = _tiny("refine", init=str(root / "distill" / "star.safetensors"), real=[str(real_src)], real_fraction=0.5,
+                   out=str(root / "refine"))
+    s_refine = train(make_stage(refine), refine, refine.out, progress=False)
     return {"root": root, "summaries": {"teacher_syn": s_syn, "teacher_real": s_real, "causal": s_causal,
-                                        "distill": s_distill}, "distill_cfg": distill,
+                                        "distill": s_distill, "refine": s_refine}, "distill_cfg": distill,
             "configs": {"teacher": real, "causal": causal, "distill": distill}}
 
 
 def test_every_stage_trains_and_exports(chain):
     root = chain["root"]
     for name, s in chain["summaries"].items():
-        assert s["steps"] == 2, name
+        assert s["steps"] == (3 if name == "refine" else 2), name
         assert all(np.isfinite(v) for v in s["last"].values()), (name, s["last"])
-        assert (root / name / "samples" / "0000002.png").is_file(), name
+        assert (root / name / "samples" / f"{s['steps']:07d}.png").is_file(), name
         assert (root / name / "state.safetensors").is_file(), name
     with safe_open(str(root / "teacher_real" / "teacher.safetensors"), framework="pt") as f:
         meta = f.metadata()
@@ -160,27 +163,35 @@ def test_generator_stages_under_torchrun_two_processes(chain, tmp_path, stage):
     assert s["world_size"] == 2 and s["ranks_in_sync"] is True and s["steps"] == cfg.steps
 
 
-def test_ship_copies_the_distilled_checkpoint_and_writes_a_model_card(chain, tmp_path):
+def test_ship_copies_the_last_export_and_writes_a_model_card_and_record(chain, tmp_path):
     import hashlib
 
     from inspatio_gym.train.ship import ship
 
     runs = tmp_path / "runs"
     runs.mkdir()
+    (runs / "refine_cpu").symlink_to(chain["root"] / "refine")
     (runs / "distill_cpu").symlink_to(chain["root"] / "distill")
-    (runs / "causal_cpu").symlink_to(chain["root"] / "causal")
-    dest = ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors")
-    assert dest.read_bytes() == (chain["root"] / "distill" / "star.safetensors").read_bytes()
+    record = tmp_path / "training.json"  # an earlier session's run of the teacher stage, carried over
+    record.write_text(json.dumps({"note": "n", "runs": {"teacher_real_cpu": {
+        "stage": "teacher", "config": "configs/train/teacher_real_cpu.toml", "steps": 600, "batch": 8,
+        "device": "cpu", "world_size": 1, "seconds": 168.0, "last": {"flow_mse": 0.2}}}}))
+    dest = ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors", record_path=record)
+    assert dest.read_bytes() == (chain["root"] / "refine" / "star.safetensors").read_bytes()
     card = (tmp_path / "pkg" / "MODEL_CARD.md").read_text()
     assert hashlib.sha256(dest.read_bytes()).hexdigest() in card
     assert "| distill | `configs/train/distill_cpu.toml` | 2 | 2 | cpu x1 |" in card
+    assert "| refine | `configs/train/refine_cpu.toml` | 3 | 4 | cpu x1 |" in card and "refiner 4 channels" in card
+    assert "| teacher | `configs/train/teacher_real_cpu.toml` | 600 | 8 | cpu x1 | 2.8 min | flow_mse 0.2 |" in card
     assert "| vae_cpu | `configs/train/vae_cpu.toml` | not run" in card
-    (runs / "distill_cpu").unlink()
-    (runs / "distill_cpu").mkdir()
-    (runs / "distill_cpu" / "star.safetensors").write_bytes(b"broken")
+    rec = json.loads(record.read_text())["runs"]
+    assert set(rec) == {"teacher_real_cpu", "distill_cpu", "refine_cpu"} and rec["refine_cpu"]["steps"] == 3
+    (runs / "refine_cpu").unlink()
+    (runs / "refine_cpu").mkdir()
+    (runs / "refine_cpu" / "star.safetensors").write_bytes(b"broken")
     with pytest.raises(Exception, match="star.safetensors"):
-        ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors")
-    assert dest.read_bytes() == (chain["root"] / "distill" / "star.safetensors").read_bytes()  # untouched
+        ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors", record_path=record)
+    assert dest.read_bytes() == (chain["root"] / "refine" / "star.safetensors").read_bytes()  # untouched
 
 
 def test_loaded_models_must_match_the_run(chain, tmp_path):
@@ -208,6 +219,6 @@ def test_real_pairs_never_use_the_target_as_its_own_reference():
     rp = RealPairs([w], frames=3, ref_window=1, max_shift=6)
     rng = np.random.default_rng(0)
     for _ in range(40):
-        target, _, _, ref = rp.clip(w, rng)
+        target, _, _, ref, _ = rp.clip(w, rng)
         for t in range(3):  # frame t attends to reference entries t..t+2w: never its own frame
             assert not any(torch.equal(ref[i], target[t]) for i in range(t, t + 3))

@@ -34,14 +34,19 @@ def test_no_offset_reproduces_the_reference_and_offsets_open_holes():
     still = SyntheticPairs(size=48, frames=2, world_frames=8, max_move=0.0, max_turn=0.0)
     w = still.world(7, "room", "orbit")
     rng = np.random.default_rng(3)
-    target, render, mask, reference = still.clip(w, rng)
+    target, render, mask, reference, fill = still.clip(w, rng)
     assert mask.mean() > 0.97
     assert _psnr(render, target, mask) > 30 and _psnr(target, reference[1:3], torch.ones_like(mask)) > 30
     moving = SyntheticPairs(size=48, frames=2, world_frames=8, max_move=0.5, max_turn=15.0)
     cov, ps = [], []
     for k in range(4):
-        target, render, mask, _ = moving.clip(w, np.random.default_rng(10 + k))
+        target, render, mask, _, fill = moving.clip(w, np.random.default_rng(10 + k))
         cov.append(float(mask.mean()))
+        # the filled image is the render where covered, and the holes hold a fill, not black
+        assert torch.equal(torch.where(mask > 0, fill, render), render)
+        holes = (mask < 0.5).expand_as(fill)
+        if holes.any():
+            assert float(fill[holes].mean()) > -0.9
         ps.append(_psnr(render, target, mask))
     assert min(cov) < 0.97 and max(cov) > 0.3  # disocclusions, not an empty frame
     assert np.mean(ps) > 22  # where the reference covers the target it is right

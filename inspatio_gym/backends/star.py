@@ -20,7 +20,7 @@ from ..geometry.camera import invert_pose, plucker_rays, scale_intrinsics
 from ..model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from ..model.config import CONFIGS, GeneratorConfig, SamplerConfig
 from ..model.generator import CONTEXT, StarGenerator, check_context
-from ..render.condition import condition_from_view, condition_renderer
+from ..render.condition import condition_from_view, condition_renderer, fill_from_view
 from ..world.reference import ReferenceWorld
 from .base import Backend, View
 
@@ -83,7 +83,8 @@ class StarBackend(Backend):
     keep_covered: pixels the render covers show the reference's own pixels and the
     generator fills the rest (its holes). At this model's scale that is +2.4 dB full-frame
     PSNR over the generator's whole frame on held-out worlds (docs/results/star), so it is
-    the default; False shows the generator's whole frame.
+    the default; False shows the generator's whole frame (a checkpoint with a refiner,
+    model.refine, keeps covered pixels itself: for it this changes nothing).
     """
 
     name = "star"
@@ -185,8 +186,9 @@ class StarBackend(Backend):
             rel = invert_pose(world.c2w[frames]) @ c2w  # target relative to the reference camera
             K = torch.from_numpy(scale_intrinsics(world.K, wd / world.width, h / world.height))
             plucker = plucker_rays(torch.from_numpy(rel), K, h, wd).permute(0, 3, 1, 2).to(dev)
+        fill = fill_from_view(w, dev) if self.generator.refiner is not None else None
         out = self.generator.step(self._reference(world), self.sessions, torch.from_numpy(lanes),
-                                  torch.from_numpy(frames), render, mask, plucker, self.context, self.sampler)
+                                  torch.from_numpy(frames), render, mask, plucker, self.context, self.sampler, fill)
         rgb = ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         if self.keep_covered:
             rgb = np.where(w.mask[..., None], w.render, rgb)

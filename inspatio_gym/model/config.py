@@ -102,6 +102,7 @@ class GeneratorConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     ref_window: int = 1  # reference frames t-w..t+w are attended to
     history: int = 2  # generated frames kept in the cache
+    refine: int = 0  # channels of the full-resolution refiner (model.refine); 0: none, holes show the decoded frame
 
     def __post_init__(self) -> None:
         s = self.vae.spatial_compression * self.dit.patch
@@ -109,6 +110,8 @@ class GeneratorConfig:
             raise ValueError(f"image {self.width}x{self.height} must be divisible by {s} (VAE x patch)")
         if self.ref_window < 0 or self.history < 0:
             raise ValueError(f"ref_window and history must be >= 0, got {self.ref_window}, {self.history}")
+        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or not 0 <= self.refine <= 256:
+            raise ValueError(f"refine must be an integer 0..256 (refiner channels), got {self.refine!r}")
 
     @property
     def latent_hw(self) -> tuple[int, int]:
@@ -154,10 +157,14 @@ class GeneratorConfig:
         return _from_dict(cls, kw, "generator")
 
 
-#: Named configurations: "tiny" for tests, "cpu" the real-time default on 2 cores.
+#: Named configurations: "tiny" for tests, "cpu" the real-time default on 2 cores (64 px),
+#: "cpu128" its 128 px sibling: an 8x VAE gives the same 16x16 latent grid, so the DiT and
+#: its cache cost what they cost at 64 px. The refiner is added by the refine stage (its
+#: checkpoint's config has refine > 0).
 CONFIGS: dict[str, GeneratorConfig] = {
     "tiny": GeneratorConfig(
         height=32, width=32, vae=VAEConfig(channels=(8, 16)), dit=DiTConfig(width=32, depth=2, heads=2),
     ),
     "cpu": GeneratorConfig(),
+    "cpu128": GeneratorConfig(height=128, width=128, vae=VAEConfig(spatial_compression=8, channels=(16, 32, 64))),
 }

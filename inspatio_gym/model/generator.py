@@ -4,12 +4,14 @@
     world = gen.encode_reference(frames)            # once per world, shared by all sessions
     sessions = gen.new_sessions(n)                   # per-lane history, VAE streams, noise
     gen.reset_sessions(world, sessions, lanes, start_frames, seeds)
-    rgb = gen.step(world, sessions, lanes, frames, render, mask)   # batched over lanes
+    rgb = gen.step(world, sessions, lanes, frames, render, mask, fill=fill)   # batched over lanes
 
 Per step and lane: the render (the explicit spatial constraint) is encoded by the VAE's
 streaming encoder; the DiT denoises a fresh latent in a few flow steps attending to the
 reference window and the history; one pass at sigma = 0 writes the new frame's K/V into the
-history; the VAE's streaming decoder turns the latent into the observation.
+history; the VAE's streaming decoder turns the latent into a frame, and the refiner
+(model.refine, when the config has one) joins it to the warp at pixel resolution: covered
+pixels are the render, holes the warp's fill corrected with what the frame knows.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kv_cache import SessionCache, WorldCache
 from .config import GeneratorConfig, SamplerConfig
+from .kv_cache import SessionCache, WorldCache
 from .dit import CausalDiT, dit_flops_per_pass
+from .refine import Refiner, refiner_flops
 from .sampler import SessionNoise, sample_flow
 from .vae import TinyVAE, flops_per_frame
 
@@ -82,7 +85,7 @@ class Sessions:
 
 
 class StarGenerator(nn.Module):
-    """Tiny VAE + causal DiT + cache + few-step sampler."""
+    """Tiny VAE + causal DiT + cache + few-step sampler (+ the pixel-resolution refiner)."""
 
     def __init__(self, cfg: GeneratorConfig) -> None:
         super().__init__()
@@ -91,6 +94,7 @@ class StarGenerator(nn.Module):
         self.cfg = cfg
         self.vae = TinyVAE(cfg.vae).to(memory_format=torch.channels_last)  # ~2x faster CPU convs
         self.dit = CausalDiT(cfg)
+        self.refiner = Refiner(cfg.refine) if cfg.refine else None
         self.ref_slots, self.hist_slots, self.current_slot = cfg.ref_slots, cfg.hist_slots, cfg.current_slot
 
     @property
@@ -182,12 +186,16 @@ class StarGenerator(nn.Module):
         plucker: torch.Tensor | None = None,
         context: tuple[str, ...] = CONTEXT,
         sampler: SamplerConfig | None = None,
+        fill: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Next frame [B, 3, H, W] in [-1, 1] for each lane.
 
         render [B, 3, H, W] in [-1, 1] (holes -1), mask [B, 1, H, W] in {0, 1} (coverage),
         frames [B] reference frame index (time), plucker [B, 6, h, w] if camera-conditioned;
-        context and sampler override what is attended to and the flow steps (ablations).
+        fill [B, 3, H, W]: the warp's image with its holes filled (the render elsewhere),
+        needed when the config has a refiner (the model knows no geometry: the warp
+        fills, render.condition.fill_from_view); context and sampler override what is
+        attended to and the flow steps (ablations).
         """
         context = check_context(context)
         cfg = self.cfg
@@ -197,6 +205,9 @@ class StarGenerator(nn.Module):
                              f"got {tuple(render.shape)} and {tuple(mask.shape)}")
         if cfg.dit.plucker and plucker is None:
             raise ValueError("this generator is camera-conditioned: pass plucker rays [B, 6, h, w]")
+        if (self.refiner is not None and fill is None) or (fill is not None and fill.shape != render.shape):
+            raise ValueError(f"fill must be [{B},3,{cfg.height},{cfg.width}] (the warp's filled image; a generator "
+                             f"with a refiner needs it), got {None if fill is None else tuple(fill.shape)}")
         self._ensure_reference(world, frames)
         z_render, st = self.vae.encode_step(_cl(render), sessions.enc.take(lanes))
         z_render = z_render.contiguous()
@@ -218,7 +229,10 @@ class StarGenerator(nn.Module):
         self.last_latent = x0  # the generated latent, for evaluation and tests
         rgb, st = self.vae.decode_step(_cl(x0), sessions.dec.take(lanes))
         sessions.dec.put(lanes, st)
-        return rgb.clamp(-1, 1).contiguous()
+        rgb = rgb.clamp(-1, 1)
+        if self.refiner is not None:
+            rgb = self.refiner(render, fill, mask, rgb.contiguous())
+        return rgb.contiguous()
 
 
 def _cl(x: torch.Tensor) -> torch.Tensor:
@@ -240,6 +254,7 @@ def generator_flops_per_frame(cfg: GeneratorConfig) -> dict[str, int]:
         "denoise": cfg.sampler.steps * dit,
         "cache_write": dit,
         "vae_decode": vae["decode"],
+        "refine": refiner_flops(cfg.refine, cfg.height, cfg.width) if cfg.refine else 0,
     }
     out["total"] = sum(out.values())
     return out

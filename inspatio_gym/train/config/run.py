@@ -13,7 +13,7 @@ from ...model.config import CONFIGS
 
 __all__ = ["STAGES", "RunConfig"]
 
-STAGES = ("vae", "teacher", "causal", "distill")
+STAGES = ("vae", "teacher", "causal", "distill", "refine")
 
 #: Integer fields that must be >= 1, wherever a stage declares them.
 _POSITIVE_INTS = ("steps", "batch", "clip_frames", "log_every", "save_every", "sample_every", "ode_steps",

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 from .run import RunConfig
 
-__all__ = ["CausalConfig", "DistillConfig", "GeneratorStageConfig", "STAGE_CONFIGS", "TeacherConfig", "VaeConfig"]
+__all__ = ["CausalConfig", "DistillConfig", "GeneratorStageConfig", "RefineConfig", "STAGE_CONFIGS", "TeacherConfig",
+           "VaeConfig"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,15 @@ class VaeConfig(RunConfig):
     out: str = "runs/vae"
     betas: tuple[float, float] = (0.9, 0.999)
     loss: dict[str, float] = field(default_factory=lambda: {"l1": 1.0, "mse": 1.0, "grad": 0.5})
+    real: list[str] = field(default_factory=list)  # real videos / image, 7-Scenes or multi-view folders (globs)
+    real_fraction: float = 0.0  # share of each batch of real clips (train.data.real_clips)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (0.0 <= self.real_fraction <= 1.0):
+            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
+        if self.real_fraction > 0 and not self.real:
+            raise ValueError("real_fraction > 0 needs real sources (config key 'real')")
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,36 @@ class DistillConfig(GeneratorStageConfig):
             raise ValueError(f"unknown jdmd teacher(s) {bad}; known: ['real', 'synthetic']")
 
 
+@dataclass(frozen=True)
+class RefineConfig(RunConfig):
+    """The full-resolution refiner on a frozen STAR checkpoint (init): its VAE and DiT make
+    the frames the refiner learns to join to the warp."""
+
+    stage: str = "refine"
+    out: str = "runs/refine"
+    betas: tuple[float, float] = (0.9, 0.99)
+    ema: float = 0.99
+    init: str = ""  # the frozen generator: a STAR checkpoint (the distill stage's export)
+    channels: int = 16  # the refiner's width (model.refine.Refiner)
+    real: list[str] = field(default_factory=list)  # real videos / 7-Scenes / multi-view scene folders (globs)
+    real_fraction: float = 0.0
+    data_clips: int = 2048  # the fixed training set: clips, each rendered and generated once
+    loss: dict[str, float] = field(default_factory=lambda: {"l1": 1.0, "mse": 1.0})
+    grad_clip: float = 1.0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not (0.0 <= self.real_fraction <= 1.0):
+            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
+        if isinstance(self.data_clips, bool) or not isinstance(self.data_clips, int) or self.data_clips < 1:
+            raise ValueError(f"data_clips must be an integer >= 1, got {self.data_clips!r}")
+        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or not 1 <= self.channels <= 256:
+            raise ValueError(f"channels must be an integer 1..256, got {self.channels!r}")
+        bad = sorted(set(self.loss) - {"l1", "mse"})
+        if bad or not self.loss or any(not (v >= 0) for v in self.loss.values()):
+            raise ValueError(f"loss must weigh 'l1' and/or 'mse' with weights >= 0, got {self.loss!r}")
+
+
 #: stage name -> its config class
 STAGE_CONFIGS: dict[str, type[RunConfig]] = {"vae": VaeConfig, "teacher": TeacherConfig, "causal": CausalConfig,
-                                              "distill": DistillConfig}
+                                              "distill": DistillConfig, "refine": RefineConfig}

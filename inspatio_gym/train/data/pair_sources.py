@@ -6,7 +6,6 @@ Real sources are videos (preprocessed once: SfM + depth, cached) and 7-Scenes fo
 
 from __future__ import annotations
 
-import glob
 import warnings
 from pathlib import Path
 
@@ -15,28 +14,30 @@ import torch
 
 from ...world.reference import ReferenceWorld
 from ...world.sources import load_world, seven_scenes_world
+from ...world.sources.multiview import is_multiview_folder, multiview_world
 from .pairs import PairBatch, RealPairs, SyntheticPairs
+from .real_clips import real_source_paths
 
 __all__ = ["GeneratorData", "load_real_worlds"]
 
 
 def load_real_worlds(sources: list[str], size: int, progress: bool = False) -> list[ReferenceWorld]:
-    """Worlds from real videos (preprocessed: SfM + depth, cached) or 7-Scenes folders.
+    """Worlds from real videos (preprocessed: SfM + depth, cached), 7-Scenes folders or
+    multi-view scene folders (world.sources.multiview).
 
     Each entry may be a glob; entries that match nothing are an error, so a config never
-    trains silently without the data it names."""
+    trains silently without the data it names. A glob skips the held-out scenes
+    (seeds.HELD_OUT_SCENES); naming one explicitly is an error."""
     worlds = []
-    for pattern in sources:
-        paths = sorted(glob.glob(str(pattern))) or ([pattern] if Path(pattern).exists() else [])
-        if not paths:
-            raise FileNotFoundError(f"real training source {pattern!r} matches no file or folder")
-        for p in map(Path, paths):
-            if p.is_dir() and (p / "frames").is_dir():
-                worlds.append(seven_scenes_world(p, size, size))
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # static clips fall back to a depth prior, by design
-                    worlds.append(load_world(p, width=size, height=size, max_frames=96, progress=progress))
+    for p in real_source_paths(sources):
+        if is_multiview_folder(p):
+            worlds.append(multiview_world(p, size, size))
+        elif p.is_dir() and (p / "frames").is_dir():
+            worlds.append(seven_scenes_world(p, size, size))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # static clips fall back to a depth prior, by design
+                worlds.append(load_world(p, width=size, height=size, max_frames=96, progress=progress))
     return worlds
 
 

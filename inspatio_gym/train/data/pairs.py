@@ -6,9 +6,14 @@ slowly), both rendered exactly, so the target shows true disocclusions. The cond
 the reference warped into the target cameras by the STAR backend's own warp and
 conditioning (`condition_renderer`, `condition_from_view`), exactly as at inference.
 
-Real (visual fidelity): the target is the video frame itself; the condition comes from a
-double reprojection, the frame warped with its depth to a random nearby camera and back,
-so its holes have the shapes of disocclusions.
+Real (visual fidelity): from a multi-view scene (world.sources.multiview) a true novel
+view: the reference frame rendered at another frame's camera, that real frame the truth
+(real disocclusions, real textures); from a video, the target is the frame itself and
+the condition a double reprojection, the frame warped with its depth to a random nearby
+camera and back, so its holes have the shapes of disocclusions.
+
+Every pair also carries the warp's filled image (its holes push-pull filled): the
+refiner's input and starting point.
 """
 
 from __future__ import annotations
@@ -21,14 +26,19 @@ import numpy as np
 import torch
 
 from ...geometry.camera import make_pose, rot_x, rot_y
-from ...geometry.view import finish_splat
+from ...geometry.view import View, finish_splat
 from ...geometry.warp import forward_warp
-from ...render.condition import condition_from_view, condition_renderer
+from ...render.condition import condition_from_view, condition_renderer, fill_from_view
 from ...world.reference import ReferenceWorld
 from ...world.sources import procedural_world
 from .seeds import TRAIN_SEEDS
 
-__all__ = ["PairBatch", "RealPairs", "SyntheticPairs", "double_reprojection", "random_offset", "window_frames"]
+__all__ = ["NOVEL_VIEW_GAPS", "PairBatch", "RealPairs", "SyntheticPairs", "double_reprojection",
+           "double_reprojection_view", "random_offset", "window_frames"]
+
+#: Frame gaps of a multi-view scene's novel-view pairs, either way: never within the
+#: reference window (+-1) nor a warp neighbour (+-4, +-8), which would show the truth itself.
+NOVEL_VIEW_GAPS = (2, 3, 5, 6)
 
 
 @dataclass
@@ -39,6 +49,7 @@ class PairBatch:
     render: torch.Tensor  # [B, T, 3, H, W] in [-1, 1], holes -1
     mask: torch.Tensor  # [B, T, 1, H, W] 0/1
     reference: torch.Tensor  # [B, T + 2w, 3, H, W] in [-1, 1]: frame t's reference window is t..t+2w
+    fill: torch.Tensor  # [B, T, 3, H, W] in [-1, 1]: the render with its holes filled (the warp's image)
 
 
 def random_offset(rng: np.random.Generator, scale: float, max_move: float = 0.5, max_turn: float = 15.0) -> np.ndarray:
@@ -105,7 +116,8 @@ class SyntheticPairs:
         target = (((target + 1) * 127.5 + 0.5).floor().clamp(0, 255) / 127.5 - 1)  # uint8 like real frames
         view = self.warp.render(world, c2w, idx)
         render, mask = condition_from_view(view)
-        return target, render, mask, _to_pm1(world.frames[window_frames(idx, self.ref_window, world.num_frames)])
+        return (target, render, mask, _to_pm1(world.frames[window_frames(idx, self.ref_window, world.num_frames)]),
+                fill_from_view(view))
 
     def sample(self, batch: int, rng: np.random.Generator) -> PairBatch:
         parts = []
@@ -127,10 +139,13 @@ def window_frames(idx: np.ndarray, w: int, n: int) -> np.ndarray:
 class RealPairs:
     """Pairs from real worlds (video frames with estimated or measured depth and poses).
 
-    The target is the video itself and the condition its double reprojection. The reference
-    window is taken from a time shifted by 2..max_shift frames (either way, clipped): at
-    inference the reference frame is rarely the very view asked for, and a model shown its
-    own target as reference learns to copy it instead of reading the render.
+    A multi-view scene (world.meta["multiview"]) gives true novel views: reference frames
+    k..k+T-1 rendered at the cameras of frames k+g (g in NOVEL_VIEW_GAPS, either way, one
+    per clip), those real frames the targets. A video: the target is the video itself and
+    the condition its double reprojection; the reference window is taken from a time
+    shifted by 2..max_shift frames (either way, clipped): at inference the reference frame
+    is rarely the very view asked for, and a model shown its own target as reference learns
+    to copy it instead of reading the render.
     """
 
     def __init__(self, worlds: list[ReferenceWorld], frames: int = 3, ref_window: int = 1, max_shift: int = 6,
@@ -142,18 +157,39 @@ class RealPairs:
             raise ValueError(f"real world(s) {short} have fewer than {frames} frames")
         self.worlds, self.frames, self.ref_window = list(worlds), int(frames), int(ref_window)
         self.max_shift, self.max_move, self.max_turn = int(max_shift), max_move, max_turn
+        self.warp = condition_renderer()
+        few = [w.name for w in worlds if w.meta.get("multiview") and w.num_frames < frames + min(NOVEL_VIEW_GAPS)]
+        if few:
+            raise ValueError(f"multi-view scene(s) {few} have too few frames for {frames}-frame novel-view clips")
+
+    def novel_view_clip(self, world: ReferenceWorld, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        """Reference frames k.. at the cameras of frames k + g, those frames the truth."""
+        T, n = self.frames, world.num_frames
+        gaps = [s * g for g in NOVEL_VIEW_GAPS for s in (-1, 1)
+                if any(0 <= k + s * g and k + s * g + T <= n for k in range(n - T + 1))]
+        g = int(gaps[int(rng.integers(len(gaps)))])
+        starts = [k for k in range(n - T + 1) if 0 <= k + g and k + g + T <= n]
+        k = int(starts[int(rng.integers(len(starts)))])
+        idx = np.arange(k, k + T)
+        view = self.warp.render(world, world.c2w[idx + g].copy(), idx)
+        render, mask = condition_from_view(view)
+        ref = window_frames(idx, self.ref_window, n)
+        return _to_pm1(world.frames[idx + g]), render, mask, _to_pm1(world.frames[ref]), fill_from_view(view)
 
     def clip(self, world: ReferenceWorld, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+        if world.meta.get("multiview"):
+            return self.novel_view_clip(world, rng)
         T, n = self.frames, world.num_frames
         start = int(rng.integers(0, n - T + 1))
         idx = np.arange(start, start + T)
-        render, mask = double_reprojection(world, idx, rng, self.max_move, self.max_turn)
+        view = double_reprojection_view(world, idx, rng, self.max_move, self.max_turn)
+        render, mask = condition_from_view(view)
         # a shift of 2..max_shift frames either way that keeps the clip inside the video
         shifts = [d for d in range(-self.max_shift, self.max_shift + 1) if abs(d) >= 2 and 0 <= start + d <= n - T]
         shift = int(shifts[int(rng.integers(len(shifts)))]) if shifts else int(np.clip(start + 2, 0, n - T)) - start
         moved = np.arange(T) + start + shift
         ref = window_frames(moved, self.ref_window, n)
-        return _to_pm1(world.frames[idx]), render, mask, _to_pm1(world.frames[ref])
+        return _to_pm1(world.frames[idx]), render, mask, _to_pm1(world.frames[ref]), fill_from_view(view)
 
     def sample(self, batch: int, rng: np.random.Generator) -> PairBatch:
         parts = [self.clip(self.worlds[int(rng.integers(len(self.worlds)))], rng) for _ in range(batch)]
@@ -165,6 +201,12 @@ def double_reprojection(world: ReferenceWorld, frames: np.ndarray, rng: np.rando
     """Condition (render, mask) for frames idx [T] of a real world: each frame is warped with
     its depth to a random nearby camera and that warp is warped back (its own depth), so the
     holes are disocclusions of the frame's own geometry. The target is the frame itself."""
+    return condition_from_view(double_reprojection_view(world, frames, rng, max_move, max_turn))
+
+
+def double_reprojection_view(world: ReferenceWorld, frames: np.ndarray, rng: np.random.Generator,
+                             max_move: float = 0.3, max_turn: float = 10.0) -> View:
+    """The view behind double_reprojection, its holes filled in rgb (the warp's image)."""
     idx = np.asarray(frames)
     c2w = world.c2w[idx]
     away = np.stack([c @ random_offset(rng, world.scale, max_move, max_turn) for c in c2w])
@@ -173,5 +215,4 @@ def double_reprojection(world: ReferenceWorld, frames: np.ndarray, rng: np.rando
                          torch.from_numpy(c2w), torch.from_numpy(away), alpha=25.0, depth_unit=world.scale)
     back = forward_warp(there.rgb, torch.where(there.mask, there.depth, torch.zeros_like(there.depth)), K,
                         torch.from_numpy(away), torch.from_numpy(c2w), alpha=25.0, depth_unit=world.scale)
-    v = finish_splat(back, fill_rgb=False)
-    return condition_from_view(v)
+    return finish_splat(back, fill_rgb=True)

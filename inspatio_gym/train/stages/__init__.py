@@ -1,4 +1,4 @@
-"""The four training stages, in chain order: vae, teacher, causal, distill (each a module).
+"""The five training stages, in chain order: vae, teacher, causal, distill, refine (each a module).
 
 The generator stages are imported on demand: the vae stage needs none of their data stack.
 """
@@ -30,4 +30,8 @@ def make_stage(cfg: RunConfig, device: str = "cpu") -> Any:
         from .distill import DistillStage
 
         return DistillStage(cfg, device)  # type: ignore[arg-type]
+    if cfg.stage == "refine":
+        from .refine import RefineStage
+
+        return RefineStage(cfg, device)  # type: ignore[arg-type]
     raise ValueError(f"unknown stage {cfg.stage!r}")
