@@ -70,6 +70,7 @@ def main() -> None:
     p.add_argument("--refine", type=int, default=None, help="refiner channels to use instead (0: none)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--json", default=None, help="also write the figures here (README's speed table is made from it)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     if args.config is not None:
@@ -93,13 +94,33 @@ def main() -> None:
     peak = matmul_gflops()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; fp32 matmul 1024^3: {peak:.0f} GFLOP/s")
     print(f"{'batch':>5} {'frames/s':>9} {'ms/step':>8} {'GFLOP/s':>8} {'roofline':>8} {'MB/session':>10} {'MB/world':>9}")
+    rows = []
     for batch in (1, 4, 16):
         fps, per_session, per_world = bench(gen, world, batch, args.steps)
         achieved = fps * flops["total"] / 1e9
         print(f"{batch:>5} {fps:>9.1f} {1000 * batch / fps:>8.2f} {achieved:>8.1f} {achieved / peak:>8.1%} "
               f"{per_session / 2**20:>10.2f} {per_world / 2**20:>9.2f}")
+        rows.append({"batch": batch, "fps": fps, "ms_per_step": 1000 * batch / fps, "gflops": achieved,
+                     "roofline": achieved / peak, "mb_per_session": per_session / 2**20, "mb_per_world": per_world / 2**20})
     peak2 = matmul_gflops()
     print(f"matmul again after the run: {peak2:.0f} GFLOP/s (machine load check)")
+    bars = {64: {1: 60.0, 16: 150.0}, 128: {1: 24.0}}.get(cfg.height, {})
+    for r in rows:
+        if r["batch"] in bars:
+            bar = bars[r["batch"]]
+            verdict = "met" if r["fps"] >= bar else f"missed by {bar - r['fps']:.1f}"
+            print(f"bar {cfg.height}x{cfg.width} batch {r['batch']}: {r['fps']:.1f} frames/s vs >= {bar:.0f} ({verdict})")
+    if args.json:
+        import json
+        from pathlib import Path
+
+        out = Path(args.json)
+        old = json.loads(out.read_text()) if out.is_file() else {}
+        old[f"{cfg.width}x{cfg.height}"] = {"model": name, "refine": cfg.refine, "flops": flops, "params": params,
+                                           "matmul_gflops": [peak, peak2], "threads": torch.get_num_threads(),
+                                           "rows": rows}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(old, indent=1))
 
 
 if __name__ == "__main__":

@@ -114,14 +114,6 @@ def scores(pred: np.ndarray, gt: np.ndarray, holes: np.ndarray) -> dict[str, flo
             "psnr_per_step": full}
 
 
-def sheet(rows: list[np.ndarray], path: Path, every: int) -> None:
-    """Rows of frames (every n-th), upscaled 2x, as one PNG."""
-    from inspatio_gym.io.media import write_png
-
-    img = np.concatenate([np.concatenate(list(r[::every]), 1) for r in rows], 0)
-    write_png(path, img.repeat(2, 0).repeat(2, 1))
-
-
 def make_methods(ckpt: Path, syn_only: Path | None, ablations: bool, compare: dict[str, Path] | None = None) -> dict:
     m = {"warp": lambda: WarpBackend(), "star": lambda: StarBackend(checkpoint=ckpt, device="cpu"),
          "star, whole generated frame": lambda: StarBackend(checkpoint=ckpt, device="cpu", keep_covered=False)}
@@ -165,8 +157,12 @@ def held_out(methods: dict, n_worlds: int, steps: int, vae=None) -> dict:
         for name, (rgb, _) in views.items():
             res[name].append({"seed": seed, **scores(rgb, gt, holes), "hole_fraction": float(holes.mean())})
         if i == 0:
-            sheet([gt, views["warp"][0], views["star"][0], (holes[..., None] * 255).repeat(3, -1).astype(np.uint8)],
-                  OUT / "held_out_world0.png", every=max(1, steps // 8))
+            every = max(1, steps // 8)
+            cols = [f"step {k}" for k in range(0, steps, every)]
+            labelled_sheet([("truth", gt[::every]), ("warp", views["warp"][0][::every]),
+                            ("star", views["star"][0][::every]),
+                            ("warp holes", (holes[::every, ..., None] * 255).repeat(3, -1).astype(np.uint8))],
+                           OUT / "held_out_world0.png", cols, f"held-out world {seed}: exact render | warp | star")
     return res
 
 
@@ -181,7 +177,9 @@ def long_rollout(ckpt: Path, steps: int) -> dict:
         per = [psnr(p, g) for p, g in zip(rgb, gt)]
         out[name] = {"psnr_per_step": per, "first_50": float(np.mean(per[:50])), "last_50": float(np.mean(per[-50:]))}
         if name == "star":
-            sheet([gt, rgb], OUT / "long_rollout.png", every=max(1, steps // 10))
+            every = max(1, steps // 10)
+            labelled_sheet([("truth", gt[::every]), ("star", rgb[::every])], OUT / "long_rollout.png",
+                           [f"step {k}" for k in range(0, steps, every)], f"{steps}-step rollout, held-out world {seed}")
     return out
 
 

@@ -94,7 +94,8 @@ class StarGenerator(nn.Module):
         self.cfg = cfg
         self.vae = TinyVAE(cfg.vae).to(memory_format=torch.channels_last)  # ~2x faster CPU convs
         self.dit = CausalDiT(cfg)
-        self.refiner = Refiner(cfg.refine) if cfg.refine else None
+        # channels_last: its small-channel convs run ~3x faster that way on CPU at batch 16
+        self.refiner = Refiner(cfg.refine).to(memory_format=torch.channels_last) if cfg.refine else None
         self.ref_slots, self.hist_slots, self.current_slot = cfg.ref_slots, cfg.hist_slots, cfg.current_slot
 
     @property
@@ -231,7 +232,7 @@ class StarGenerator(nn.Module):
         sessions.dec.put(lanes, st)
         rgb = rgb.clamp(-1, 1)
         if self.refiner is not None:
-            rgb = self.refiner(render, fill, mask, rgb.contiguous())
+            rgb = self.refiner(_cl(render), _cl(fill), _cl(mask), _cl(rgb))
         return rgb.contiguous()
 
 

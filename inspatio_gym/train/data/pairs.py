@@ -124,8 +124,11 @@ class SyntheticPairs:
         for _ in range(batch):
             hi = TRAIN_SEEDS.stop if self.pool is None else TRAIN_SEEDS.start + self.pool
             seed = int(rng.integers(TRAIN_SEEDS.start, hi))
-            kind = "street" if rng.random() < 0.3 else "room"
-            path = ("pan", "dolly", "orbit")[int(rng.integers(3))]
+            # with a pool, a seed is one world (its kind and path follow from it), so the pool
+            # holds `pool` worlds, each built once; without, every draw is free
+            pick = np.random.default_rng(seed) if self.pool is not None else rng
+            kind = "street" if pick.random() < 0.3 else "room"
+            path = ("pan", "dolly", "orbit")[int(pick.integers(3))]
             parts.append(self.clip(self.world(seed, kind, path), rng))
         return PairBatch(*(torch.stack(x) for x in zip(*parts)))
 
