@@ -38,6 +38,7 @@ __all__ = [
     "ImportedGeometry",
     "detect_format",
     "load_geometry_dir",
+    "read_mm_png",
     "write_da3",
     "write_folder",
     "write_pi3",
@@ -146,7 +147,7 @@ def _load_folder(path: Path) -> _Loaded:
     suffixes = {f.suffix.lower() for f in files}
     if len(suffixes) > 1:
         raise ValueError(f"{path}: holds both .npy and .png depth maps; keep one kind")
-    read = _read_npy if suffixes == {".npy"} else _read_mm_png
+    read = _read_npy if suffixes == {".npy"} else read_mm_png
     depth = _stack([read(f) for f in files], files)
     c2w = Ks = None
     poses, intr = path / "poses.txt", path / "intrinsics.txt"
@@ -227,7 +228,7 @@ def _read_uint16(path: Path) -> np.ndarray:
     return img
 
 
-def _read_mm_png(path: Path) -> np.ndarray:
+def read_mm_png(path: Path) -> np.ndarray:
     """Millimetres; 0 and 65535 (7-Scenes' "no measurement") are unknown depth."""
     raw = _read_uint16(path)
     return np.where(raw == 65535, 0, raw).astype(np.float32) / np.float32(1000.0)

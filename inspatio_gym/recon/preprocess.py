@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..geometry.camera import intrinsics_from_fov
+from ..geometry.camera import intrinsics_from_fov, scale_intrinsics
 from ..io.video import (IMAGE_SUFFIXES, VideoError, crop_transform, fit_frame, list_images, probe_video,
                         read_image_folder, read_video)
 from ..io.video import _frames as _video_frames, _open_video  # the same frame sampling as read_video
@@ -436,11 +436,7 @@ def _dense(frames: np.ndarray, K: np.ndarray, c2w: np.ndarray, zrange, s: Prepro
     dw, dh = _size(w, h, min(s.depth_long_side, max(w, h)))
     small = np.stack([cv2.resize(f, (dw, dh), interpolation=cv2.INTER_AREA) for f in frames])
     sx, sy = dw / w, dh / h
-    Ks = K.copy()
-    Ks[0] *= sx
-    Ks[1] *= sy
-    Ks[0, 2] = (K[0, 2] + 0.5) * sx - 0.5
-    Ks[1, 2] = (K[1, 2] + 0.5) * sy - 0.5
+    Ks = scale_intrinsics(K, sx, sy)
     # zrange: 5th / 95th percentiles of the sparse depths (forward motion triangulates a few
     # points absurdly near the camera: the 1st percentile of a dolly clip was 0.02 x the
     # median). Generous margins, as planes are uniform in inverse depth: a range that misses a

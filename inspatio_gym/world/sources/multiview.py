@@ -17,6 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ...geometry.camera import scale_intrinsics
+from ...recon.external import read_mm_png
 from ...recon.mvs import MvsSettings, plane_sweep_depth
 from ..reference import ReferenceWorld
 from .arrays import array_world
@@ -78,11 +80,10 @@ def read_multiview(folder: str | Path) -> MultiviewScene:
         missing = [str(d) for d in dfiles if not d.is_file()]
         if missing:
             raise ValueError(f"{str(folder)!r}: depth/ lacks maps for {len(missing)} frame(s), e.g. {missing[0]!r}")
-        raw = np.stack([_read_png(d, cv2.IMREAD_UNCHANGED) for d in dfiles])
-        if raw.dtype != np.uint16 or raw.shape[:3] != frames.shape[:3]:
-            raise ValueError(f"{str(folder)!r}: depth maps must be uint16 PNGs at the frames' size "
-                             f"{frames.shape[1:3]}, got {raw.dtype} {raw.shape[1:]}")
-        depth = np.where(raw == 65535, 0, raw).astype(np.float32) / 1000.0
+        depth = np.stack([read_mm_png(d) for d in dfiles])
+        if depth.shape[:3] != frames.shape[:3]:
+            raise ValueError(f"{str(folder)!r}: depth maps must be at the frames' size {frames.shape[1:3]}, "
+                             f"got {depth.shape[1:]}")
     return MultiviewScene(frames=frames, c2w=c2w.astype(np.float64), K=K, depth=depth, name=folder.name)
 
 
@@ -129,13 +130,8 @@ def estimate_depth(scene: MultiviewScene, long_side: int = DEPTH_LONG_SIDE) -> n
     N, H, W, _ = scene.frames.shape
     s = min(1.0, long_side / max(H, W))
     w, h = max(8, round(W * s)), max(8, round(H * s))
-    sx, sy = w / W, h / H
     small = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in scene.frames])
-    K = scene.K.copy()
-    K[0] *= sx
-    K[1] *= sy
-    K[0, 2] = (scene.K[0, 2] + 0.5) * sx - 0.5
-    K[1, 2] = (scene.K[1, 2] + 0.5) * sy - 0.5
+    K = scale_intrinsics(scene.K, w / W, h / H)
     gray = np.stack([cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in small])
     f, uv, z = _triangulated_depths(gray, K, scene.c2w)
     if len(z) < 16:
