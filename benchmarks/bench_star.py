@@ -17,7 +17,6 @@ import statistics
 import time
 import warnings
 
-import numpy as np
 import torch
 
 import dataclasses

@@ -7,7 +7,6 @@ Real sources are videos (preprocessed once: SfM + depth, cached) and 7-Scenes fo
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...model.checkpoint import load_checkpoint, save_checkpoint
 from ...model.config import CONFIGS
@@ -47,8 +46,9 @@ class RefineFrames:
     generated: torch.Tensor
     target: torch.Tensor
 
-    def pm1(self, name: str) -> torch.Tensor:
-        return getattr(self, name).float().div(127.5).sub(1.0)
+    def pm1(self, name: str, i: int | slice = slice(None)) -> torch.Tensor:
+        """Images `name` (rows i) in [-1, 1]."""
+        return getattr(self, name)[i].float().div(127.5).sub(1.0)
 
 
 def _u8(x: torch.Tensor) -> torch.Tensor:
@@ -119,7 +119,7 @@ class RefineStage:
         for c, t, f in zip(clips, frames, flip):
             ch = self.chunk(int(c) // _CHUNK)
             i = (int(c) % _CHUNK) * T + int(t)
-            item = [ch.pm1(n)[i] if n != "mask" else ch.mask[i].float() for n in
+            item = [ch.pm1(n, i) if n != "mask" else ch.mask[i].float() for n in
                     ("render", "fill", "mask", "generated", "target")]
             parts.append([x.flip(-1) if f else x for x in item])
         return tuple(torch.stack(x).to(self.device) for x in zip(*parts))
@@ -165,8 +165,3 @@ class RefineStage:
         return save_checkpoint(out / "star.safetensors", full, self.gcfg,
                                {"stage": "refine", "init": self.cfg.init, **meta})
 
-
-def hole_psnr(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> float:
-    """PSNR (dB) over hole pixels of [-1, 1] images (for reports and tests)."""
-    holes = (mask < 0.5).expand_as(out)
-    return float(10 * torch.log10(4.0 / F.mse_loss(out[holes], target[holes]).clamp_min(1e-10)))
