@@ -4,7 +4,7 @@ Held-out procedural worlds (seeds the training never sees): the env's own contro
 actions, inside the leash) drives a camera for 64 steps; every method then replays exactly
 those cameras through the Backend API, and each view is scored against the scene rendered
 exactly at that camera and time: PSNR and SSIM on full frames and on the warp's holes, PSNR
-in the seam band around the holes and the 4-px grid blockiness inside them.
+in the seam band around the holes and the latent-grid blockiness inside them (4 px at 64 px, 8 px for the 8x VAE).
 
 Held-out real multi-view scenes (HELD_OUT_SCENES, in ../shared/data/real_multiview):
 novel views (inspatio_gym.eval.novel_views): time frozen at frame i, the camera at the pose
@@ -48,7 +48,9 @@ from inspatio_gym.world.sources import procedural_world  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "real"
 REAL_MULTIVIEW = ROOT.parent / "shared" / "data" / "real_multiview"
 OUT = ROOT / "docs" / "results" / "star"
+#: The frame size and the latent grid's period in pixels: the checkpoint's (set in main).
 SIZE = 64
+PERIOD = 4
 #: Novel-view gaps on real scenes (frames between the frozen reference and the target pose).
 GAPS = (2, 3)
 #: The bars of issue 13, on procedural and on real held-out data: star - warp at least this.
@@ -110,7 +112,7 @@ def scores(pred: np.ndarray, gt: np.ndarray, holes: np.ndarray) -> dict[str, flo
             "ssim_holes": float(np.nanmean([ssim(p, g, mask=h) for p, g, h in zip(pred, gt, holes) if h.any()]))
             if holes.any() else float("nan"),
             "psnr_seam": masked_psnr(pred, gt, seam_band(holes, 2)),  # pooled over the rollout's seam pixels
-            "blockiness": grid_blockiness(pred, holes, 4), "blockiness_truth": grid_blockiness(gt, holes, 4),
+            "blockiness": grid_blockiness(pred, holes, PERIOD), "blockiness_truth": grid_blockiness(gt, holes, PERIOD),
             "psnr_per_step": full}
 
 
@@ -270,11 +272,11 @@ def real_novel_views(methods: dict, stride: int, gaps: tuple[int, ...] = GAPS) -
         world = multiview_world(folder, width=SIZE, height=SIZE)
         nv = novel_views(methods, world, gaps, stride)
         out["scenes"][name] = {"frames": world.num_frames, "depth_source": world.depth_source,
-                               "views": len(nv.ref), "methods": nv.scores(), "seconds": round(time.perf_counter() - t0, 1)}
+                               "views": len(nv.ref), "methods": nv.scores(period=PERIOD), "seconds": round(time.perf_counter() - t0, 1)}
         real_sheet(nv, OUT / f"real_{name}.png")
         parts.append(nv)
     if parts:
-        out["pooled"] = NovelViews.concat(parts).scores()
+        out["pooled"] = NovelViews.concat(parts).scores(period=PERIOD)
     return out
 
 
@@ -396,8 +398,9 @@ def tables_markdown(results: dict) -> str:
     lines: list[str] = []
     note = ("PSNR/SSIM: full frame, mean over views. Holes: pixels the warp's render does not cover (the same "
             "for every method), one PSNR over all of them. Seam band: pixels within 2 px of a hole border, both "
-            "sides. Blockiness: mean |gradient| across 4-px grid lines over the mean elsewhere, inside the holes "
-            "(~1 natural; a 4x4 latent mosaic is clearly above); the truth row gives the natural level.")
+            f"sides. Blockiness: mean |gradient| across the latent grid's lines ({results.get('blockiness_period', 4)} px) "
+            "over the mean elsewhere, inside the holes (~1 natural; a latent mosaic is clearly above); the truth "
+            "row gives the natural level.")
     if "procedural" in s:
         lines += [f"### Held-out procedural worlds ({s['procedural_worlds']} worlds, {s['procedural_steps']}-step "
                   "random walks under the env's control)", "", *_table(s["procedural"]), ""]
@@ -478,7 +481,7 @@ def _json_safe(x):
 
 
 def main() -> None:
-    global OUT
+    global OUT, SIZE, PERIOD
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT)
     ap.add_argument("--syn-only", type=Path, default=None, help="a checkpoint distilled with the synthetic teacher only")
@@ -499,6 +502,10 @@ def main() -> None:
     steps = args.steps if args.steps is not None else (24 if args.quick else 64)
     stride = args.real_stride if args.real_stride is not None else (4 if args.quick else 1)
     ablations = not (args.no_ablations or args.quick)
+    from inspatio_gym.model.checkpoint import load_checkpoint
+
+    ccfg = load_checkpoint(args.checkpoint)[0]
+    SIZE, PERIOD = ccfg.height, ccfg.vae.spatial_compression
     OUT = args.out
     OUT.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(2)
@@ -514,9 +521,9 @@ def main() -> None:
     methods = make_methods(args.checkpoint, args.syn_only, ablations, compare)
     res = {"checkpoint": str(args.checkpoint.relative_to(ROOT) if args.checkpoint.is_relative_to(ROOT) else args.checkpoint),
            "sha256": hashlib.sha256(args.checkpoint.read_bytes()).hexdigest(), "worlds": worlds, "steps": steps,
-           "long_steps": args.long, "quick": args.quick, "real_only": args.real_only}
+           "long_steps": args.long, "quick": args.quick, "real_only": args.real_only, "size": SIZE,
+           "blockiness_period": PERIOD}
     if not args.real_only:
-        from inspatio_gym.model.checkpoint import load_checkpoint
         from inspatio_gym.model.generator import StarGenerator
 
         cfg, state, _ = load_checkpoint(args.checkpoint)

@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("keys", nargs="*", help="entries to clear (default: all)")
     c.set_defaults(func=_cache)
     t = sub.add_parser("train", help="run (or resume) a training stage; works under torchrun")
-    t.add_argument("stage", nargs="?", choices=["vae", "teacher", "causal", "distill"],
+    t.add_argument("stage", nargs="?", choices=["vae", "teacher", "causal", "distill", "refine"],
                    help="the stage (checked against the config's)")
     t.add_argument("--config", required=True, help="a TOML file in configs/train/")
     t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")

@@ -77,15 +77,22 @@ def chain(tmp_path_factory):
     refine = _tiny("refine", init=str(root / "distill" / "star.safetensors"), real=[str(real_src)], real_fraction=0.5,
                    out=str(root / "refine"))
     s_refine = train(make_stage(refine), refine, refine.out, progress=False)
+    # The 2x sibling: a VAE aligned to the chain's, then the distilled generator refined with it.
+    vae2 = _tiny("vae", model="tiny64", align=v, out=str(root / "vae64"))
+    s_vae2 = train(make_stage(vae2), vae2, vae2.out, progress=False)
+    refine2 = _tiny("refine", model="tiny64", init=str(root / "distill" / "star.safetensors"),
+                    vae=str(root / "vae64" / "vae.safetensors"), out=str(root / "refine64"))
+    s_refine2 = train(make_stage(refine2), refine2, refine2.out, progress=False)
     return {"root": root, "summaries": {"teacher_syn": s_syn, "teacher_real": s_real, "causal": s_causal,
-                                        "distill": s_distill, "refine": s_refine}, "distill_cfg": distill,
-            "configs": {"teacher": real, "causal": causal, "distill": distill}}
+                                        "distill": s_distill, "refine": s_refine, "refine64": s_refine2},
+            "vae64": s_vae2, "distill_cfg": distill,
+            "configs": {"teacher": real, "causal": causal, "distill": distill, "refine64": refine2}}
 
 
 def test_every_stage_trains_and_exports(chain):
     root = chain["root"]
     for name, s in chain["summaries"].items():
-        assert s["steps"] == (3 if name == "refine" else 2), name
+        assert s["steps"] == (3 if name.startswith("refine") else 2), name
         assert all(np.isfinite(v) for v in s["last"].values()), (name, s["last"])
         assert (root / name / "samples" / f"{s['steps']:07d}.png").is_file(), name
         assert (root / name / "state.safetensors").is_file(), name
@@ -186,6 +193,13 @@ def test_ship_copies_the_last_export_and_writes_a_model_card_and_record(chain, t
     assert "| vae_cpu | `configs/train/vae_cpu.toml` | not run" in card
     rec = json.loads(record.read_text())["runs"]
     assert set(rec) == {"teacher_real_cpu", "distill_cpu", "refine_cpu"} and rec["refine_cpu"]["steps"] == 3
+    assert "star_cpu128" not in card  # no 128 px run: the card is the 64 px one's only
+    (runs / "refine_cpu128").symlink_to(chain["root"] / "refine64")  # a 64x64 export where 128x128 belongs
+    before = dest.stat().st_mtime_ns
+    with pytest.raises(ValueError, match="makes 64x64 frames, not 128x128"):
+        ship(runs, None, dest=tmp_path / "pkg" / "star_cpu.safetensors", record_path=record)
+    assert dest.stat().st_mtime_ns == before and not (tmp_path / "pkg" / "star_cpu128.safetensors").exists()
+    (runs / "refine_cpu128").unlink()
     (runs / "refine_cpu").unlink()
     (runs / "refine_cpu").mkdir()
     (runs / "refine_cpu" / "star.safetensors").write_bytes(b"broken")
@@ -210,6 +224,82 @@ def test_loaded_models_must_match_the_run(chain, tmp_path):
     save_clip_model(other, model, replace(cfg, history=3), int(meta["frames"]), {})
     with pytest.raises(ValueError, match="other.safetensors' has model config"):
         make_stage(replace(chain["configs"]["distill"], teacher_synthetic=str(other)))
+
+
+def test_aligned_vae_adopts_the_latent_space_it_is_aligned_to(chain):
+    from inspatio_gym.model.checkpoint import load_checkpoint
+    from inspatio_gym.train.data.latents import load_vae
+    from inspatio_gym.train.stages.vae import AlignedVAE
+
+    root = chain["root"]
+    small, big = load_vae(root / "vae" / "vae.safetensors"), load_vae(root / "vae64" / "vae.safetensors")
+    assert big.config.spatial_compression == 8 and small.config.spatial_compression == 4
+    for k in ("latent_mean", "latent_std"):  # the adopted space's statistics, not refitted
+        assert torch.equal(getattr(big, k), getattr(small, k))
+    assert "latent_mse" in chain["vae64"]["last"] and np.isfinite(chain["vae64"]["last"]["latent_mse"])
+    with safe_open(str(root / "vae64" / "vae.safetensors"), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["align"].endswith("vae/vae.safetensors") and float(meta["psnr_aligned_db"]) > 0
+    # The regression target: the small VAE's latents of the clip area-downsampled to its size.
+    x = torch.rand(2, 2, 3, 64, 64) * 2 - 1
+    z = AlignedVAE(load_vae(root / "vae64" / "vae.safetensors"), small).target_latents(x)
+    with torch.no_grad():
+        want = small.encode(torch.nn.functional.avg_pool2d(x.flatten(0, 1), 2).unflatten(0, (2, 2)))
+    assert z.shape == (2, 2, 16, 8, 8) and torch.allclose(z, want, atol=1e-5)
+    # The refined 2x checkpoint: the distilled DiT unchanged, the aligned VAE in place of the chain's.
+    cfg, state, _ = load_checkpoint(root / "refine64" / "star.safetensors")
+    _, dstate, _ = load_checkpoint(root / "distill" / "star.safetensors")
+    assert (cfg.height, cfg.width, cfg.vae.spatial_compression) == (64, 64, 8) and cfg.refine == 4
+    assert all(torch.equal(state[k], v) for k, v in dstate.items() if k.startswith("dit."))
+    assert all(torch.equal(state[f"vae.{k}"], v) for k, v in big.state_dict().items())
+
+
+def test_star_backend_without_a_checkpoint_takes_the_shipped_one_of_the_worlds_size(chain, monkeypatch):
+    import gymnasium as gym
+
+    import inspatio_gym  # noqa: F401
+    from inspatio_gym.model import checkpoint as ckpt
+
+    root = chain["root"]
+    small, big = root / "refine" / "star.safetensors", root / "refine64" / "star.safetensors"
+    monkeypatch.setattr(ckpt, "SHIPPED_CHECKPOINTS", {(32, 32): small, (64, 64): big})
+    for size, want in ((32, small), (64, big), (32, small)):
+        env = gym.make("InspatioWorld-v0", backend="star", width=size, height=size)
+        obs, _ = env.reset(seed=1)
+        for a in (0, 1, 2):
+            obs, *_ = env.step(a)
+        rgb = obs["rgb"] if isinstance(obs, dict) else obs
+        backend = env.unwrapped.backend
+        assert rgb.shape[:2] == (size, size) and backend.checkpoint == want and backend.cfg.height == size
+        env.close()
+    with pytest.raises(ValueError, match="world .* is 48x48.*shipped checkpoints make 32x32 or 64x64"):
+        gym.make("InspatioWorld-v0", backend="star", width=48, height=48).reset(seed=0)
+    with pytest.raises(ValueError, match="is 64x64; use width=32, height=32; the shipped"):  # explicit: no switch
+        gym.make("InspatioWorld-v0", backend="star", backend_options={"checkpoint": str(small)},
+                 width=64, height=64).reset(seed=0)
+
+
+def test_aligned_vae_and_refine_swap_errors(chain, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    root = chain["root"]
+    with pytest.raises(ValueError, match="align must be"):
+        _tiny("vae", align=3)
+    with pytest.raises(ValueError, match="align_weight"):
+        _tiny("vae", align_weight=float("nan"))
+    with pytest.raises(ValueError, match="compresses 8x, more than this one's 4x"):
+        make_stage(_tiny("vae", align=str(root / "vae64" / "vae.safetensors")))
+    src = root / "vae64" / "vae.safetensors"
+    with safe_open(str(src), framework="pt") as f:
+        meta = f.metadata()
+    tensors = load_file(str(src))
+    tensors["latent_mean"] = tensors["latent_mean"] + 1.0  # a VAE of another latent space
+    other = tmp_path / "other_vae.safetensors"
+    save_file(tensors, str(other), metadata=meta)
+    with pytest.raises(ValueError, match="other_vae.safetensors' was not aligned to this generator's VAE"):
+        make_stage(replace(chain["configs"]["refine64"], vae=str(other)))
+    with pytest.raises(ValueError, match="this run refines 'tiny'"):  # a 64 px VAE for a 32 px run
+        make_stage(replace(chain["configs"]["refine64"], model="tiny"))
 
 
 def test_real_pairs_never_use_the_target_as_its_own_reference():

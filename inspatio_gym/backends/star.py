@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..geometry.camera import invert_pose, plucker_rays, scale_intrinsics
-from ..model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
+from ..model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, shipped_checkpoint, shipped_sizes
 from ..model.config import CONFIGS, GeneratorConfig, SamplerConfig
 from ..model.generator import CONTEXT, StarGenerator, check_context
 from ..render.condition import condition_from_view, condition_renderer, fill_from_view
@@ -102,23 +102,33 @@ class StarBackend(Backend):
                 raise ValueError(f"threads must be a positive integer, got {threads!r}")
             torch.set_num_threads(threads)
         self.device = resolve_device(device)
-        if checkpoint is None and config is None and DEFAULT_CHECKPOINT.is_file():
+        # No checkpoint and no config: the shipped checkpoint of the world's frame size, chosen at bind.
+        self.auto = checkpoint is None and config is None and DEFAULT_CHECKPOINT.is_file()
+        if self.auto:
             checkpoint = DEFAULT_CHECKPOINT
         if config is None:
             config = "cpu"
+        self._compile, self._seed_weights, self._sampler_steps = compile, seed_weights, sampler_steps
+        self._lanes: int | None = None
+        self._use(checkpoint, config)
+        self.warp = condition_renderer()
+        self.sessions = None
+
+    def _use(self, checkpoint: str | Path | None, config: GeneratorConfig | str) -> None:
+        """Load (or share) the generator of checkpoint, or a random one of config."""
         if checkpoint is not None:
             p = Path(checkpoint).resolve()
             st = p.stat() if p.is_file() else None
-            key: tuple = ("ckpt", str(p), st.st_mtime_ns if st else 0, str(self.device), compile)
+            key: tuple = ("ckpt", str(p), st.st_mtime_ns if st else 0, str(self.device), self._compile)
         else:
             if isinstance(config, str):
                 if config not in CONFIGS:
                     raise ValueError(f"unknown generator config {config!r}; known: {sorted(CONFIGS)}")
                 config = CONFIGS[config]
-            key = ("random", config.to_json(), seed_weights, str(self.device), compile)
+            key = ("random", config.to_json(), self._seed_weights, str(self.device), self._compile)
         shared = _SHARED.get(key)
         if shared is None:
-            shared = _Shared(_build(checkpoint, config, seed_weights, self.device, compile))
+            shared = _Shared(_build(checkpoint, config, self._seed_weights, self.device, self._compile))
             _SHARED[key] = shared
         self._shared = shared  # keeps it alive as long as this backend lives
         self.generator = shared.generator
@@ -130,14 +140,11 @@ class StarBackend(Backend):
                 "backend='star' is running a RANDOMLY INITIALISED generator (no trained checkpoint found): "
                 "observations are not a world model's output. Pass checkpoint=... for a trained model.",
                 UntrainedModelWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self.cfg = self.generator.cfg
-        self.sampler = (None if sampler_steps is None else
-                        SamplerConfig(steps=sampler_steps, shift=self.cfg.sampler.shift))
-        self.warp = condition_renderer()
-        self.sessions = None
-
+        self.sampler = (None if self._sampler_steps is None else
+                        SamplerConfig(steps=self._sampler_steps, shift=self.cfg.sampler.shift))
     def __getstate__(self) -> dict:
         """A copy carries the generator's weights and its sessions; reference caches are rebuilt."""
         state = self.__dict__.copy()
@@ -150,13 +157,23 @@ class StarBackend(Backend):
         self.worlds = weakref.WeakKeyDictionary()
 
     def allocate(self, lanes: int) -> None:
+        self._lanes = lanes
         self.sessions = self.generator.new_sessions(lanes)
 
     def bind(self, world: ReferenceWorld) -> None:
-        if (world.height, world.width) != (self.cfg.height, self.cfg.width):
+        size = (world.height, world.width)
+        shipped = shipped_checkpoint(*size) if self.auto else None
+        if shipped is not None and shipped != self.checkpoint:
+            self._use(shipped, "cpu")
+            if self._lanes is not None:
+                self.allocate(self._lanes)
+        if size != (self.cfg.height, self.cfg.width):
+            shipped = " or ".join(f"{w}x{h}" for (h, w) in shipped_sizes())
+            hint = (f"; the shipped checkpoints make {shipped} (pass no checkpoint to get the one of the world's size)"
+                    if shipped else "")
             raise ValueError(
                 f"the generator makes {self.cfg.width}x{self.cfg.height} frames but world {world.name!r} is "
-                f"{world.width}x{world.height}; use width={self.cfg.width}, height={self.cfg.height}"
+                f"{world.width}x{world.height}; use width={self.cfg.width}, height={self.cfg.height}{hint}"
             )
         if world not in self.worlds:
             self.worlds[world] = self.generator.encode_reference(torch.from_numpy(world.frames))

@@ -20,12 +20,29 @@ from safetensors.torch import save_file
 from ..io.atomic import atomic_path
 from .config import GeneratorConfig
 
-__all__ = ["DEFAULT_CHECKPOINT", "FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint",
+__all__ = ["DEFAULT_CHECKPOINT", "SHIPPED_CHECKPOINTS", "shipped_checkpoint", "shipped_sizes", "FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint",
            "read_metadata"]
 
 #: The checkpoint shipped inside the package (trained here; MODEL_CARD.md beside it):
 #: what backend="star" loads when no checkpoint or config is given.
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "star_cpu.safetensors"
+#: The shipped checkpoints by the frame size (height, width) they make: backend="star" without a
+#: checkpoint takes the one of its world's size (the 128 px one shares the 64 px one's DiT).
+SHIPPED_CHECKPOINTS: dict[tuple[int, int], Path] = {
+    (64, 64): DEFAULT_CHECKPOINT,
+    (128, 128): DEFAULT_CHECKPOINT.with_name("star_cpu128.safetensors"),
+}
+
+
+def shipped_sizes() -> list[tuple[int, int]]:
+    """The frame sizes (height, width) a shipped checkpoint makes (those whose file is there)."""
+    return [size for size, p in SHIPPED_CHECKPOINTS.items() if p.is_file()]
+
+
+def shipped_checkpoint(height: int, width: int) -> Path | None:
+    """The shipped checkpoint for height x width frames, None where none ships (or its file is missing)."""
+    p = SHIPPED_CHECKPOINTS.get((int(height), int(width)))
+    return p if p is not None and p.is_file() else None
 
 FORMAT = "inspatio_gym.star"
 FORMAT_VERSION = 1

@@ -157,13 +157,18 @@ class GeneratorConfig:
         return _from_dict(cls, kw, "generator")
 
 
-#: Named configurations: "tiny" for tests, "cpu" the real-time default on 2 cores (64 px),
+#: Named configurations: "tiny" for tests ("tiny64" its 2x sibling with the same latent grid, for the
+#: aligned-VAE tests), "cpu" the real-time default on 2 cores (64 px),
 #: "cpu128" its 128 px sibling: an 8x VAE gives the same 16x16 latent grid, so the DiT and
 #: its cache cost what they cost at 64 px. The refiner is added by the refine stage (its
 #: checkpoint's config has refine > 0).
 CONFIGS: dict[str, GeneratorConfig] = {
     "tiny": GeneratorConfig(
         height=32, width=32, vae=VAEConfig(channels=(8, 16)), dit=DiTConfig(width=32, depth=2, heads=2),
+    ),
+    "tiny64": GeneratorConfig(
+        height=64, width=64, vae=VAEConfig(spatial_compression=8, channels=(8, 16, 32)),
+        dit=DiTConfig(width=32, depth=2, heads=2),
     ),
     "cpu": GeneratorConfig(),
     "cpu128": GeneratorConfig(height=128, width=128, vae=VAEConfig(spatial_compression=8, channels=(16, 32, 64))),

@@ -22,6 +22,10 @@ class VaeConfig(RunConfig):
     loss: dict[str, float] = field(default_factory=lambda: {"l1": 1.0, "mse": 1.0, "grad": 0.5})
     real: list[str] = field(default_factory=list)  # real videos / image, 7-Scenes or multi-view folders (globs)
     real_fraction: float = 0.0  # share of each batch of real clips (train.data.real_clips)
+    # A VAE export whose latent space this VAE adopts (stages.vae: "aligned"): a generator
+    # trained on that VAE's latents then runs at this model's resolution unchanged.
+    align: str = ""
+    align_weight: float = 1.0  # weight of the latent regression onto the aligned VAE's latents
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -29,6 +33,11 @@ class VaeConfig(RunConfig):
             raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
         if self.real_fraction > 0 and not self.real:
             raise ValueError("real_fraction > 0 needs real sources (config key 'real')")
+        if not isinstance(self.align, str):
+            raise ValueError(f"align must be a path to a VAE export (a string), got {self.align!r}")
+        if isinstance(self.align_weight, bool) or not isinstance(self.align_weight, (int, float)) \
+                or not 0 <= self.align_weight < float("inf"):
+            raise ValueError(f"align_weight must be a finite number >= 0, got {self.align_weight!r}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,9 @@ class RefineConfig(RunConfig):
     betas: tuple[float, float] = (0.9, 0.99)
     ema: float = 0.99
     init: str = ""  # the frozen generator: a STAR checkpoint (the distill stage's export)
+    # An aligned VAE export (stage vae, key align, aligned to init's VAE) that replaces init's:
+    # the generator then runs, and the refiner is trained, at this model's resolution.
+    vae: str = ""
     channels: int = 16  # the refiner's width (model.refine.Refiner)
     real: list[str] = field(default_factory=list)  # real videos / 7-Scenes / multi-view scene folders (globs)
     real_fraction: float = 0.0

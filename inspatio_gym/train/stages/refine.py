@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from ...model.checkpoint import load_checkpoint, save_checkpoint
-from ...model.config import CONFIGS
+from ...model.config import CONFIGS, GeneratorConfig
 from ...model.generator import StarGenerator
 from ...model.refine import Refiner
 from ..config import RefineConfig
-from ..data.latents import encode_pairs
+from ..data.latents import encode_pairs, load_vae
 from ..data.pair_sources import GeneratorData
 from ..data.seeds import DATA_SET, FIXED_SAMPLES, batch_rng
 from ..pipeline.unroll import Unroll
@@ -51,6 +51,23 @@ class RefineFrames:
         return getattr(self, name)[i].float().div(127.5).sub(1.0)
 
 
+def _swap_vae(base: GeneratorConfig, state: dict[str, torch.Tensor], path: str,
+              size: int) -> tuple[GeneratorConfig, dict[str, torch.Tensor]]:
+    """The generator with the aligned VAE at `path` in place of its own (config and weights).
+
+    The aligned VAE kept the latent statistics of the VAE it adopted; equal statistics are
+    the check that it adopted this generator's latent space and not another's.
+    """
+    vae = load_vae(path)
+    own = {k[len("vae."):]: v for k, v in state.items() if k.startswith("vae.")}
+    if not all(torch.equal(vae.state_dict()[k], own[k]) for k in ("latent_mean", "latent_std")):
+        raise ValueError(f"vae {path!r} was not aligned to this generator's VAE (its latent statistics differ); "
+                         "train it with the vae stage's 'align' set to the VAE export of init's chain")
+    state = {k: v for k, v in state.items() if not k.startswith("vae.")}
+    state.update({f"vae.{k}": v for k, v in vae.state_dict().items()})
+    return dataclasses.replace(base, height=size, width=size, vae=vae.config), state
+
+
 def _u8(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
@@ -62,14 +79,17 @@ class RefineStage:
         self.cfg = cfg
         self.device = torch.device(device)
         gcfg, state, _ = load_checkpoint(cfg.init)
+        state = {k: v for k, v in state.items() if not k.startswith("refiner.")}
         base = dataclasses.replace(gcfg, refine=0)
+        if cfg.vae:
+            base, state = _swap_vae(base, state, cfg.vae, cfg.size)
         if base != CONFIGS[cfg.model]:
-            raise ValueError(f"init {cfg.init!r} has model config {gcfg}, this run refines {cfg.model!r}: "
+            raise ValueError(f"init {cfg.init!r} has model config {base}, this run refines {cfg.model!r}: "
                              f"{CONFIGS[cfg.model]}")
         self.gen = StarGenerator(base)
-        self.gen.load_state_dict({k: v for k, v in state.items() if not k.startswith("refiner.")})
+        self.gen.load_state_dict(state)
         self.gen.eval().requires_grad_(False).to(self.device)
-        self.gcfg = dataclasses.replace(gcfg, refine=cfg.channels)
+        self.gcfg = dataclasses.replace(base, refine=cfg.channels)
         self.data = GeneratorData(cfg.size, cfg.clip_frames, base.ref_window, cfg.real, cfg.real_fraction)
         torch.manual_seed(cfg.seed)
         self.refiner = Refiner(cfg.channels)
