@@ -31,6 +31,14 @@ class Backend(ABC):
     def reset(self, world: ReferenceWorld, lanes: np.ndarray, start_frames: np.ndarray, seeds: np.ndarray) -> None:
         """Start new episodes on these lanes of one world (per-session state: history, RNG)."""
 
+    def save(self, lanes: np.ndarray) -> object:
+        """Copies of these lanes' per-lane state (None: the backend keeps none), taken before
+        a call on several worlds so that a failure part way through can be undone by load()."""
+        return None
+
+    def load(self, lanes: np.ndarray, saved: object) -> None:
+        """Put back what save(lanes) returned."""
+
     @abstractmethod
     def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
         """Views for lanes (indices into the batch) at poses c2w [n,4,4] and frames [n]."""

@@ -192,6 +192,13 @@ class StarBackend(Backend):
         self.generator.reset_sessions(self._reference(world), self.sessions, torch.from_numpy(lanes),
                                       torch.from_numpy(start_frames), torch.from_numpy(seeds.astype(np.int64)))
 
+    def save(self, lanes: np.ndarray) -> object:
+        return None if self.sessions is None else self.sessions.save(torch.from_numpy(np.asarray(lanes)))
+
+    def load(self, lanes: np.ndarray, saved: object) -> None:
+        if saved is not None and self.sessions is not None:
+            self.sessions.load(torch.from_numpy(np.asarray(lanes)), saved)  # type: ignore[arg-type]
+
     def observe(self, world: ReferenceWorld, lanes: np.ndarray, c2w: np.ndarray, frames: np.ndarray) -> View:
         assert self.sessions is not None
         w = self.warp.render(world, c2w, frames)

@@ -59,6 +59,14 @@ class Rig:
         self.scale = np.ones(n)
         self.pose = self.c2w(orbit)
 
+    def snapshot(self) -> tuple[np.ndarray, ...]:
+        """The whole state (copies), for restore() when a step fails after the rig moved."""
+        return (self.anchor.copy(), self.pos.copy(), self.ang.copy(), self.orbit.copy(), self.scale.copy(),
+                self.pose)
+
+    def restore(self, state: tuple[np.ndarray, ...]) -> None:
+        self.anchor, self.pos, self.ang, self.orbit, self.scale, self.pose = state
+
     def reset(self, lanes: np.ndarray, anchor: np.ndarray, scale: np.ndarray) -> None:
         self.anchor[lanes] = anchor
         self.pos[lanes] = anchor[:, :3, 3]

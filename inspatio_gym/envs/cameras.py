@@ -8,6 +8,9 @@ generator's internals; tasks see it through `control.session.Sessions`.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import numpy as np
 
 from ..backends.base import Backend, View
@@ -120,16 +123,18 @@ class CameraBatch:
         if offsets is not None:
             anchors[:, :3, 3] += np.einsum("nij,nj->ni", anchors[:, :3, :3], offsets) * self.scales[lanes, None]
         seeds = np.asarray(seeds)
-        for world, group in self.groups:  # the backend first: a failure leaves the lanes as they were
-            sel = np.isin(lanes, group)
-            if sel.any():
-                self.backend.reset(world, lanes[sel], start_frames[sel], seeds[sel])
-        self.start[lanes] = start_frames
-        self.k[lanes] = 0
-        self.rig.reset(lanes, anchors, self.scales[lanes])
-        if self.group_coverage is not None:
-            self.coverage_estimate[lanes] = self._estimate(self.rig.pose[lanes], self.frame[lanes], lanes)
-        return self._observe(lanes, np.zeros(self.n, bool), np.zeros(self.n, bool))
+        with self._backend_atomic(lanes):  # the backend first: a failure leaves the lanes as they were
+            for world, group in self.groups:
+                sel = np.isin(lanes, group)
+                if sel.any():
+                    self.backend.reset(world, lanes[sel], start_frames[sel], seeds[sel])
+        with self._atomic():
+            self.start[lanes] = start_frames
+            self.k[lanes] = 0
+            self.rig.reset(lanes, anchors, self.scales[lanes])
+            if self.group_coverage is not None:
+                self.coverage_estimate[lanes] = self._estimate(self.rig.pose[lanes], self.frame[lanes], lanes)
+            return self._observe(lanes, np.zeros(self.n, bool), np.zeros(self.n, bool))
 
     def step(self, actions: object, active: np.ndarray | None = None) -> StepResult:
         """Advance the active lanes (default: all) by one action and one reference frame.
@@ -139,9 +144,34 @@ class CameraBatch:
         The front ends (WorldEnv, the vector env, the PettingZoo env) refuse a step before reset.
         """
         cmd = decode_actions(actions, self.action_mode, self.n, vertical=self.control.vertical)
-        if active is None:
-            return self._advance(cmd, None)
-        return self._advance(cmd, np.asarray(active, bool))
+        with self._atomic():
+            return self._advance(cmd, None if active is None else np.asarray(active, bool))
+
+    @contextmanager
+    def _backend_atomic(self, lanes: np.ndarray) -> Iterator[None]:
+        """Backend calls on several worlds as one: one world's failure undoes the others'
+        (one call on one world is all-or-nothing in the backend itself)."""
+        if len(self.groups) == 1:
+            yield
+            return
+        saved = self.backend.save(lanes)
+        try:
+            yield
+        except BaseException:
+            self.backend.load(lanes, saved)
+            raise
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """All or nothing: a failure inside (the backend's observe, an estimate) puts the
+        cameras, the time and the coverage estimates back as they were before the step."""
+        saved = (self.rig.snapshot(), self.start.copy(), self.k.copy(), self.coverage_estimate.copy())
+        try:
+            yield
+        except BaseException:
+            rig, self.start, self.k, self.coverage_estimate = saved
+            self.rig.restore(rig)
+            raise
 
     def _advance(self, cmd: Command, active: np.ndarray | None) -> StepResult:
         if active is not None:
@@ -255,16 +285,23 @@ class CameraBatch:
         if self.orbit:
             raise ValueError("explicit poses need action_mode 'discrete' or 'continuous', not 'orbit'")
         c2w = np.asarray(c2w, dtype=np.float64)
-        if c2w.shape != (self.n, 4, 4) or not np.isfinite(c2w).all():
-            raise ValueError(f"poses must be finite [{self.n},4,4], got shape {c2w.shape}")
+        if c2w.shape != (self.n, 4, 4):
+            raise ValueError(f"poses must be [{self.n},4,4], got shape {c2w.shape}")
+        bad = np.flatnonzero(~np.isfinite(c2w).all(axis=(1, 2)))
+        if len(bad):
+            raise ValueError(f"poses must be finite: pose {int(bad[0])} is {c2w[bad[0]].tolist()}")
         R = c2w[:, :3, :3]
-        if np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max() > 1e-4:
-            raise ValueError("poses must have orthonormal rotations (rigid camera-to-world)")
-        self.rig.set_pose(self.all_lanes, c2w)
-        self.k += 1
-        if self.group_coverage is not None:
-            self.coverage_estimate[:] = self._estimate(self.rig.pose, self.frame, self.all_lanes)
-        return self._observe(None, np.zeros(self.n, bool), np.zeros(self.n, bool))
+        err = np.abs(R @ np.swapaxes(R, 1, 2) - np.eye(3)).max(axis=(1, 2))
+        if (err > 1e-4).any():
+            i = int(np.argmax(err))
+            raise ValueError(f"poses must have orthonormal rotations (rigid camera-to-world): pose {i} is "
+                             f"{c2w[i].tolist()} (|R R^T - I| = {err[i]:.3g})")
+        with self._atomic():
+            self.rig.set_pose(self.all_lanes, c2w)
+            self.k += 1
+            if self.group_coverage is not None:
+                self.coverage_estimate[:] = self._estimate(self.rig.pose, self.frame, self.all_lanes)
+            return self._observe(None, np.zeros(self.n, bool), np.zeros(self.n, bool))
 
     def _observe(self, lanes: np.ndarray | None, collided: np.ndarray, leashed: np.ndarray,
                  blocked: np.ndarray | None = None) -> StepResult:
@@ -288,12 +325,13 @@ class CameraBatch:
         n = self.n
         view = View(rgb=np.zeros((n, H, W, 3), np.uint8), depth=np.zeros((n, H, W), np.float32),
                     mask=np.zeros((n, H, W), bool), render=np.zeros((n, H, W, 3), np.uint8))
-        for world, group in self.groups:
-            g = group[want[group]]
-            if len(g) == 0:
-                continue
-            v = self.backend.observe(world, g, c2w[g], frame[g])
-            view.rgb[g], view.depth[g], view.mask[g], view.render[g] = v.rgb, v.depth, v.mask, v.render
+        with self._backend_atomic(np.flatnonzero(want)):
+            for world, group in self.groups:
+                g = group[want[group]]
+                if len(g) == 0:
+                    continue
+                v = self.backend.observe(world, g, c2w[g], frame[g])
+                view.rgb[g], view.depth[g], view.mask[g], view.render[g] = v.rgb, v.depth, v.mask, v.render
         return StepResult(view, c2w, frame, collided, leashed, end, **extra)
 
 

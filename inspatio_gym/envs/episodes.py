@@ -80,8 +80,14 @@ class Episodes:
               offsets: np.ndarray | None = None) -> Transition:
         """Reset lanes (seeded from their RNGs); observations of all lanes are returned,
         valid for the reset lanes."""
+        saved = [rngs[i].bit_generator.state for i in lanes]
         seeds = np.array([int(rngs[i].integers(2**31 - 1)) for i in lanes], dtype=np.int64)
-        r = self.core.reset(lanes, start, seeds, offsets)
+        try:
+            r = self.core.reset(lanes, start, seeds, offsets)
+        except BaseException:  # the core is as it was: so are the RNGs (a retry is the same reset)
+            for i, state in zip(lanes, saved):
+                rngs[i].bit_generator.state = state
+            raise
         self.task.reset(self.core, lanes, rngs, r)
         self.elapsed[lanes] = 0
         if self._legacy_info is not None:  # a 0.1-API task (seen at its first step): info from step(), as before
@@ -103,12 +109,14 @@ class Episodes:
         reward, terminated = out[0], out[1]
         if len(out) == 3:  # a task written for the 0.1 API: (reward, terminated, info) from step()
             self._legacy_info = _legacy_task_info(self.task, out[2])
-        self.elapsed += active
+        elapsed = self.elapsed + active
         terminated = terminated & active
         truncated = r.end_of_video & active & ~terminated
         if self.max_episode_steps is not None:  # as gym.make's TimeLimit: also on a terminating step
-            truncated |= active & (self.elapsed >= self.max_episode_steps)
-        return Transition(self._obs(r), reward, terminated, truncated, self._info(r), r)
+            truncated |= active & (elapsed >= self.max_episode_steps)
+        tr = Transition(self._obs(r), reward, terminated, truncated, self._info(r), r)
+        self.elapsed = elapsed  # last: a failure above leaves the count as it was
+        return tr
 
 
 def make_episodes(options: EnvOptions, worlds: list, max_episode_steps: int | None = None,

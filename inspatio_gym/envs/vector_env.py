@@ -130,8 +130,19 @@ class WorldVectorEnv(VectorEnv):
         active = ~self.autoreset
         if self.autoreset.any():  # NEXT_STEP: lanes that ended last step are reset now instead
             lanes = np.flatnonzero(self.autoreset)
-            tr = self.episodes.step(acts, active) if active.any() else None
+            # the reset first: each part is all-or-nothing on its own, and a failed step below
+            # is undone by marking these lanes again (their RNGs put back: the same reset next time)
+            rngs = [self.lane_rngs[i].bit_generator.state for i in lanes]
+            last = self._last
             tr_reset = self._reset_lanes(lanes, np.zeros(len(lanes), np.int64))
+            try:
+                tr = self.episodes.step(acts, active) if active.any() else None
+            except BaseException:
+                self.autoreset[lanes] = True
+                self._last = last
+                for i, state in zip(lanes, rngs):
+                    self.lane_rngs[i].bit_generator.state = state
+                raise
             tr = tr_reset if tr is None else _merge(tr, tr_reset, lanes)
         else:
             tr = self.episodes.step(acts)
@@ -176,8 +187,8 @@ class WorldVectorEnv(VectorEnv):
         return self.episodes.elapsed
 
     def _reset_lanes(self, lanes: np.ndarray, start: np.ndarray) -> Transition:
-        self.autoreset[lanes] = False
         tr = self.episodes.reset(lanes, start, self.lane_rngs)
+        self.autoreset[lanes] = False
         self._last = tr.result
         return tr
 

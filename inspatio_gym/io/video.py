@@ -7,6 +7,7 @@ so a full-resolution video is never held in memory.
 from __future__ import annotations
 
 import re
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -15,7 +16,7 @@ import cv2
 import numpy as np
 
 __all__ = ["VideoError", "fit_frame", "read_video", "read_image_folder", "list_images", "IMAGE_SUFFIXES", "crop_transform",
-           "probe_video", "FOLDER_FPS", "check_fps", "frame_rate"]
+           "probe_video", "FOLDER_FPS", "check_fps", "frame_rate", "check_regular_file"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -25,6 +26,23 @@ FOLDER_FPS = 30.0
 
 class VideoError(ValueError):
     """A video or image folder that cannot be read."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def check_regular_file(path: str | Path, what: str = "video") -> None:
+    """Raise VideoError unless path is a regular file (following links): a FIFO or a device
+    such as /dev/zero would make hashing or decoding read without end."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {str(path)!r}") from None
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
+        raise VideoError(f"{what} {str(path)!r} is not a regular file ({kind})")
 
 
 def crop_transform(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int, int, int, float]:
@@ -71,10 +89,7 @@ def _frames(cap: cv2.VideoCapture, stride: int, max_frames: int | None) -> Itera
 @contextmanager
 def _open_video(path: Path) -> Iterator[cv2.VideoCapture]:
     """An opened capture of a video file (released on exit), or a clear error naming it."""
-    if not path.exists():
-        raise FileNotFoundError(f"video not found: {str(path)!r}")
-    if not path.is_file():
-        raise VideoError(f"video path is not a file: {str(path)!r}")
+    check_regular_file(path, "video")
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         if not cap.isOpened():
@@ -104,7 +119,13 @@ def probe_video(path: str | Path) -> tuple[int, int, int, float]:
 
 
 def probe_fps(path: str | Path) -> float:
-    """The container's frame rate (30 when it states none or nonsense, or cannot be opened)."""
+    """The container's frame rate (30 when it states none or nonsense, or cannot be opened;
+    a FIFO or device is never opened: reading one would not end)."""
+    try:
+        if not stat.S_ISREG(Path(path).stat().st_mode):
+            return 30.0
+    except OSError:
+        return 30.0
     cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         return _fps(cap)

@@ -2,15 +2,37 @@
 
 One config describes the whole STAR generator: the tiny VAE, the causal DiT, the cache
 layout and the sampler. Scaling up to a GPU is a matter of a bigger config, not new code.
+Every field is type-checked and bounded when a config is made, so a checkpoint's config
+is refused (naming the field and its value) before a model of its size is built.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["VAEConfig", "DiTConfig", "SamplerConfig", "GeneratorConfig", "CONFIGS"]
+
+#: The most tokens one frame may have: it sizes the RoPE tables (slots x tokens x head_dim),
+#: which are built with the model, so it is bounded before anything is allocated.
+MAX_TOKENS_PER_FRAME = 4096
+
+
+def _int_in(name: str, value: Any, lo: int, hi: int) -> None:
+    """Bound an integer field: configs come from checkpoint files too, and a size must be
+    checked before a model of that size is built."""
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be {lo}..{hi} (an integer), got {value!r}")
+
+
+def _number_in(name: str, value: Any, lo: float, hi: float, lo_open: bool = True) -> None:
+    """Bound a float field (an int is a number too; nan and inf never are)."""
+    ok = (not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+          and (lo < value if lo_open else lo <= value) and value <= hi)
+    if not ok:
+        raise ValueError(f"{name} must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], got {value!r}")
 
 
 def _from_dict(cls: type, d: Any, where: str) -> Any:
@@ -34,13 +56,18 @@ class VAEConfig:
     blocks_per_stage: int = 1  # memory blocks after each downsampling / before each upsampling
 
     def __post_init__(self) -> None:
-        if self.spatial_compression not in (4, 8):
-            raise ValueError(f"spatial_compression must be 4 or 8, got {self.spatial_compression}")
-        if self.temporal_compression not in (1, 4):
-            raise ValueError(f"temporal_compression must be 1 or 4, got {self.temporal_compression}")
-        stages = {4: 2, 8: 3}[self.spatial_compression]
-        if len(self.channels) != stages:
-            raise ValueError(f"channels needs {stages} entries for {self.spatial_compression}x, got {self.channels}")
+        _int_in("vae.latent_channels", self.latent_channels, 1, 256)
+        _int_in("vae.blocks_per_stage", self.blocks_per_stage, 0, 8)
+        if isinstance(self.spatial_compression, bool) or self.spatial_compression not in (4, 8):
+            raise ValueError(f"vae.spatial_compression must be 4 or 8, got {self.spatial_compression!r}")
+        if isinstance(self.temporal_compression, bool) or self.temporal_compression not in (1, 4):
+            raise ValueError(f"vae.temporal_compression must be 1 or 4, got {self.temporal_compression!r}")
+        stages = {4: 2, 8: 3}[int(self.spatial_compression)]
+        if not isinstance(self.channels, (tuple, list)) or len(self.channels) != stages:
+            raise ValueError(f"vae.channels needs {stages} entries for {self.spatial_compression}x, "
+                             f"got {self.channels!r}")
+        for i, c in enumerate(self.channels):
+            _int_in(f"vae.channels[{i}]", c, 1, 1024)
 
 
 @dataclass(frozen=True)
@@ -56,10 +83,22 @@ class DiTConfig:
     rope_theta: float = 10000.0
 
     def __post_init__(self) -> None:
+        _int_in("dit.width", self.width, 8, 4096)
+        _int_in("dit.depth", self.depth, 1, 128)
+        _int_in("dit.heads", self.heads, 1, 64)
+        _int_in("dit.patch", self.patch, 1, 8)
+        _number_in("dit.mlp_ratio", self.mlp_ratio, 0, 16)
+        _number_in("dit.rope_theta", self.rope_theta, 1, 1e8)
+        if not isinstance(self.plucker, bool):
+            raise ValueError(f"dit.plucker must be true or false, got {self.plucker!r}")
         if self.width % self.heads:
             raise ValueError(f"width {self.width} must be divisible by heads {self.heads}")
-        if (self.width // self.heads) % 8:
-            raise ValueError(f"head dim {self.width // self.heads} must be a multiple of 8 (3D RoPE)")
+        if (self.width // self.heads) % 8 or self.width // self.heads > 256:
+            raise ValueError(f"head dim {self.width // self.heads} (dit.width / dit.heads) must be a multiple of 8 "
+                             "(3D RoPE) and at most 256")
+        if int(self.width * self.mlp_ratio) < 1:
+            raise ValueError(f"dit.width x dit.mlp_ratio must give an MLP of >= 1 unit, "
+                             f"got {self.width} x {self.mlp_ratio}")
 
 
 @dataclass(frozen=True)
@@ -75,10 +114,12 @@ class SamplerConfig:
     step_list: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not 1 <= self.steps <= 4:
-            raise ValueError(f"sampler steps must be 1..4, got {self.steps}")
+        _int_in("sampler.steps", self.steps, 1, 4)
+        _number_in("sampler.shift", self.shift, 0, 100)
         if self.step_list is not None:
-            sl = tuple(float(x) for x in self.step_list)
+            ok = isinstance(self.step_list, (tuple, list)) and all(
+                not isinstance(x, bool) and isinstance(x, (int, float)) for x in self.step_list)
+            sl = tuple(float(x) for x in self.step_list) if ok else ()
             if not 1 <= len(sl) <= 4 or any(not 0 < x <= 1 for x in sl) or any(a <= b for a, b in zip(sl, sl[1:])):
                 raise ValueError(f"step_list must be 1..4 decreasing noise levels in (0, 1], got {self.step_list}")
             object.__setattr__(self, "step_list", sl)
@@ -105,13 +146,21 @@ class GeneratorConfig:
     refine: int = 0  # channels of the full-resolution refiner (model.refine); 0: none, holes show the decoded frame
 
     def __post_init__(self) -> None:
+        for name, sub in (("vae", VAEConfig), ("dit", DiTConfig), ("sampler", SamplerConfig)):
+            if not isinstance(getattr(self, name), sub):
+                raise ValueError(f"{name} must be a {sub.__name__}, got {type(getattr(self, name)).__name__}")
+        _int_in("height", self.height, 8, 2048)
+        _int_in("width", self.width, 8, 2048)
+        _int_in("ref_window", self.ref_window, 0, 8)
+        _int_in("history", self.history, 0, 32)
+        _int_in("refine", self.refine, 0, 256)  # refiner channels
         s = self.vae.spatial_compression * self.dit.patch
         if self.height % s or self.width % s:
             raise ValueError(f"image {self.width}x{self.height} must be divisible by {s} (VAE x patch)")
-        if self.ref_window < 0 or self.history < 0:
-            raise ValueError(f"ref_window and history must be >= 0, got {self.ref_window}, {self.history}")
-        if isinstance(self.refine, bool) or not isinstance(self.refine, int) or not 0 <= self.refine <= 256:
-            raise ValueError(f"refine must be an integer 0..256 (refiner channels), got {self.refine!r}")
+        if self.tokens_per_frame > MAX_TOKENS_PER_FRAME:
+            raise ValueError(f"image {self.width}x{self.height} at {self.vae.spatial_compression}x VAE and dit.patch "
+                             f"{self.dit.patch} makes {self.tokens_per_frame} tokens a frame; at most "
+                             f"{MAX_TOKENS_PER_FRAME}")
 
     @property
     def latent_hw(self) -> tuple[int, int]:

@@ -76,6 +76,22 @@ class Sessions:
         self.dec = _Streams(lanes)
         self.noise = SessionNoise(lanes)
 
+    def save(self, lanes: torch.Tensor) -> tuple:
+        """Copies of these lanes' state, for load() when a batch fails part way through."""
+        h = self.history
+        streams = tuple(None if st.state is None else st.take(lanes) for st in (self.enc, self.dec))
+        return (h.k[lanes].clone(), h.v[lanes].clone(), h.last[lanes].clone(), streams, self.noise.states(lanes))
+
+    def load(self, lanes: torch.Tensor, saved: tuple) -> None:
+        k, v, last, streams, noise = saved
+        self.history.k[lanes], self.history.v[lanes], self.history.last[lanes] = k, v, last
+        for st, rows in zip((self.enc, self.dec), streams):
+            if rows is None:  # no lane had a stream yet: none has one now
+                st.state = None
+            else:
+                st.put(lanes, rows)
+        self.noise.restore(lanes, noise)
+
     def nbytes_per_lane(self) -> int:
         n = self.history.nbytes_per_lane()
         for st in (self.enc.state, self.dec.state):
@@ -209,30 +225,39 @@ class StarGenerator(nn.Module):
         if (self.refiner is not None and fill is None) or (fill is not None and fill.shape != render.shape):
             raise ValueError(f"fill must be [{B},3,{cfg.height},{cfg.width}] (the warp's filled image; a generator "
                              f"with a refiner needs it), got {None if fill is None else tuple(fill.shape)}")
-        self._ensure_reference(world, frames)
-        z_render, st = self.vae.encode_step(_cl(render), sessions.enc.take(lanes))
-        z_render = z_render.contiguous()
-        sessions.enc.put(lanes, st)
-        m = F.adaptive_avg_pool2d(mask.to(render.dtype), cfg.latent_hw)
-        ctx = self._context(world, sessions, lanes, frames, context)
-        slot = self.current_slot
+        self._ensure_reference(world, frames)  # a pure cache of the world: no session state
+        # everything is computed before any session state is written: a failure anywhere
+        # (memory, a bad tensor) leaves the sessions as they were, noise generators included
+        noise_states = sessions.noise.states(lanes)
+        try:
+            z_render, st_enc = self.vae.encode_step(_cl(render), sessions.enc.take(lanes))
+            z_render = z_render.contiguous()
+            m = F.adaptive_avg_pool2d(mask.to(render.dtype), cfg.latent_hw)
+            ctx = self._context(world, sessions, lanes, frames, context)
+            slot = self.current_slot
 
-        def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-            return self.dit(self.dit.frame_input(x, m, z_render), sigma, slot, ctx, plucker, ctx_tail=True)[0]
+            def velocity(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+                return self.dit(self.dit.frame_input(x, m, z_render), sigma, slot, ctx, plucker, ctx_tail=True)[0]
 
-        shape = (cfg.vae.latent_channels, *cfg.latent_hw)
-        x0 = sample_flow(velocity, lambda: sessions.noise.draw(lanes, shape).to(render.device), sampler or cfg.sampler)
-        # the write pass: the clean frame at sigma = 0 gives the K/V the next steps attend to
-        # (a context frame: [clean latent | 0 | 0], no rays)
-        _, kv = self.dit(self.dit.frame_input(x0), torch.zeros(B, device=x0.device), slot, ctx, None,
-                         ctx_tail=True)
-        sessions.history.write(lanes, self._rotate_history(kv))
+            shape = (cfg.vae.latent_channels, *cfg.latent_hw)
+            x0 = sample_flow(velocity, lambda: sessions.noise.draw(lanes, shape).to(render.device),
+                             sampler or cfg.sampler)
+            # the write pass: the clean frame at sigma = 0 gives the K/V the next steps attend to
+            # (a context frame: [clean latent | 0 | 0], no rays)
+            _, kv = self.dit(self.dit.frame_input(x0), torch.zeros(B, device=x0.device), slot, ctx, None,
+                             ctx_tail=True)
+            kv_rot = self._rotate_history(kv)
+            rgb, st_dec = self.vae.decode_step(_cl(x0), sessions.dec.take(lanes))
+            rgb = rgb.clamp(-1, 1)
+            if self.refiner is not None:
+                rgb = self.refiner(_cl(render), _cl(fill), _cl(mask), _cl(rgb))
+        except BaseException:
+            sessions.noise.restore(lanes, noise_states)
+            raise
+        sessions.enc.put(lanes, st_enc)
+        sessions.history.write(lanes, kv_rot)
+        sessions.dec.put(lanes, st_dec)
         self.last_latent = x0  # the generated latent, for evaluation and tests
-        rgb, st = self.vae.decode_step(_cl(x0), sessions.dec.take(lanes))
-        sessions.dec.put(lanes, st)
-        rgb = rgb.clamp(-1, 1)
-        if self.refiner is not None:
-            rgb = self.refiner(_cl(render), _cl(fill), _cl(mask), _cl(rgb))
         return rgb.contiguous()
 
 

@@ -27,6 +27,14 @@ class SessionNoise:
         for lane, s in zip(lanes.tolist(), seeds.tolist()):
             self.gens[lane].manual_seed(int(s))
 
+    def states(self, lanes: torch.Tensor) -> list[torch.Tensor]:
+        """The lanes' generator states, to put back if the step that draws fails."""
+        return [self.gens[lane].get_state() for lane in lanes.tolist()]
+
+    def restore(self, lanes: torch.Tensor, states: list[torch.Tensor]) -> None:
+        for lane, st in zip(lanes.tolist(), states):
+            self.gens[lane].set_state(st)
+
     def draw(self, lanes: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
         """Standard normal noise [len(lanes), *shape], lane by lane from its own generator."""
         return torch.stack([torch.randn(shape, generator=self.gens[lane]) for lane in lanes.tolist()])

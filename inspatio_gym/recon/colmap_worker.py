@@ -12,6 +12,12 @@ mapping of the whole clip grown from the subset's reconstruction, with the focal
 (hand-held clips have too little parallax to find it while the map grows).
 Global bundle adjustments while the map grows run when it has grown by 40% (COLMAP's 10%
 spent two thirds of a 100-frame clip's time in them, with no gain in pose accuracy).
+
+The worker dies with its parent (_watch_parent): on Linux the kernel signals it when the
+parent dies (PR_SET_PDEATHSIG); everywhere, EOF on its stdin (a pipe only the parent holds)
+or a new parent pid says the same. It then removes its temp folder (--cleanup), which also
+holds COLMAP's glog files, and exits. A failure of its environment rather than of the
+frames (pycolmap missing, out of memory or disk) exits with EXIT_UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -19,12 +25,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import shutil
+import signal
 import sys
+import threading
+import traceback
 from pathlib import Path
 
 import numpy as np
 
+
+#: Exit code for a failure of the environment, not of the frames (sysexits' EX_TEMPFAIL;
+#: recon.sfm.EXIT_UNAVAILABLE): the parent must not cache the outcome as the video's.
+EXIT_UNAVAILABLE = 75
+#: Exit code of a worker stopped by a signal or by its parent's death (recon.sfm.EXIT_STOPPED).
+EXIT_STOPPED = 76
+#: How often (s) the watcher checks the parent pid, where no signal or EOF tells it.
+PARENT_POLL_S = 0.5
+#: Signals that end the worker through _watch_parent (so the temp folder goes with it).
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 #: Matchers the worker runs (--matcher).
 MATCHERS = ("sequential", "exhaustive")
@@ -336,6 +356,75 @@ def run(images: Path, out: Path, focal: float, width: int, height: int, threads:
     shutil.rmtree(work, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM when the parent dies (prctl PR_SET_PDEATHSIG)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass  # the stdin and pid watch below still work
+
+
+def _catch_stop_signals() -> None:
+    """The stop signals reach _watch_parent's thread (the wakeup byte is what counts). Done
+    again after importing pycolmap, whose glog failure handler takes SIGTERM over and would
+    kill the worker with its temp folder left behind."""
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, lambda *_: None)
+
+
+def _watch_parent(parent: int, cleanup: Path | None) -> None:
+    """Remove `cleanup` and exit as soon as the parent is gone: EOF on stdin, a stop signal
+    (the parent-death signal among them) or a new parent pid. A thread does it, not a Python
+    signal handler, which would wait for COLMAP's current call to return (pycolmap releases
+    the GIL, so the thread runs meanwhile); the signal reaches it through a wakeup pipe."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    _catch_stop_signals()
+
+    def gone() -> None:
+        for _ in range(5):  # COLMAP's thread may still add a file while the folder goes
+            if cleanup is None or not cleanup.exists():
+                break
+            shutil.rmtree(cleanup, ignore_errors=True)
+        os._exit(EXIT_STOPPED)
+
+    def watch() -> None:
+        stdin = sys.stdin.fileno()
+        while True:
+            if os.getppid() != parent:
+                gone()
+            ready, _, _ = select.select([stdin, wake_r], [], [], PARENT_POLL_S)
+            if wake_r in ready and os.read(wake_r, 64):
+                gone()
+            if stdin in ready and not os.read(stdin, 4096):  # EOF: the parent's end is closed
+                gone()
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _log_to(folder: Path | None) -> None:
+    """COLMAP's glog files into `folder`/logs (the temp folder, removed with it), never TMPDIR.
+    Called before pycolmap is imported (glog reads its flags then) and after: a bundle
+    adjustment resets glog's flags (log_dir '' is TMPDIR), but not an explicit destination."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    if folder is None:
+        return
+    logs = folder / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    os.environ["GLOG_log_dir"] = os.environ["GOOGLE_LOG_DIR"] = str(logs)
+    logging = getattr(sys.modules.get("pycolmap"), "logging", None)
+    if logging is not None:
+        logging.log_dir = str(logs)
+        for level in (logging.Level.INFO, logging.Level.WARNING, logging.Level.ERROR, logging.Level.FATAL):
+            logging.set_log_destination(level, str(logs / f"colmap.{level.name}."))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("images", type=Path)
@@ -351,10 +440,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-inliers", type=int, default=30, help="min 2D-3D inliers to register a frame")
     p.add_argument("--matcher", choices=MATCHERS, default="sequential")
     p.add_argument("--no-focal-search", action="store_true", help="keep the focal length at the prior")
+    p.add_argument("--parent", type=int, default=None,
+                   help="pid of the parent, whose pipe is stdin: exit when it is gone")
+    p.add_argument("--cleanup", type=Path, default=None, help="temp folder to remove when the parent is gone")
     a = p.parse_args(argv)
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    run(a.images, a.out, a.focal, a.width, a.height, a.threads, a.seed, a.max_features, a.overlap, a.init_angle,
-        a.min_inliers, a.matcher, not a.no_focal_search)
+    if a.parent is not None:
+        _die_with_parent()
+        _watch_parent(a.parent, a.cleanup)  # also catches a parent that died before the prctl
+    _log_to(a.cleanup)
+    try:
+        import pycolmap  # noqa: F401 - imported here so that a missing one is an environment failure
+    except ImportError as e:
+        print(f"pycolmap cannot be imported: {e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    _log_to(a.cleanup)
+    if a.parent is not None:
+        _catch_stop_signals()
+    try:
+        run(a.images, a.out, a.focal, a.width, a.height, a.threads, a.seed, a.max_features, a.overlap, a.init_angle,
+            a.min_inliers, a.matcher, not a.no_focal_search)
+    except (MemoryError, OSError):  # the machine's limits, not the frames'
+        traceback.print_exc()
+        return EXIT_UNAVAILABLE
     return 0
 
 

@@ -6,7 +6,9 @@ parallax; with enough parallax, camera poses by COLMAP SfM and dense depth by pl
 it where it measured: anchor agreement); without (a static or only rotating camera, a clip SfM
 cannot register), the ground-plane prior with rotations from homographies, recorded in
 the report (`fallback`, `fallback_reason`, `poses`) rather than warned: the world built
-from it warns (world.depth_prior) and the preprocess command prints it.
+from it warns (world.depth_prior) and the preprocess command prints it. SfM that could not
+run here (sfm.SfmUnavailable: pycolmap missing, the worker killed) falls back too, with
+`sfm_unavailable` in the report: such a result is never cached (disk_cache).
 Poses are expressed relative to the first frame and scaled so that the median depth is 1.
 
 SfM climbs a ladder until enough frames register (sfm_ladder): the frames' long side with
@@ -41,10 +43,10 @@ from .far import far_mask
 from .mvs import MvsSettings, plane_sweep_depth
 from .parallax import ParallaxReport, homography_rotations, measure_parallax
 from .prior import ground_plane_prior
-from .sfm import SfmError, SfmResult, fill_poses, rescale_result, run_sfm
+from .sfm import SfmError, SfmResult, SfmUnavailable, fill_poses, rescale_result, run_sfm
 
 __all__ = ["PreprocessSettings", "Preprocessed", "preprocess_video", "PIPELINE_VERSION", "SfmRung", "sfm_ladder",
-           "frame_ranges"]
+           "frame_ranges", "MIN_SOURCE_SIDE"]
 
 #: Bumped whenever a change of this pipeline changes its output: part of every cache key.
 PIPELINE_VERSION = 8
@@ -70,10 +72,14 @@ class PreprocessSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < (16 if "side" in name else 1):
                 raise ValueError(f"{name} must be an integer >= {16 if 'side' in name else 1}, got {v!r}")
-        if not (10.0 <= self.fov <= 170.0):
-            raise ValueError(f"fov must be in [10, 170] degrees, got {self.fov!r}")
-        if not (0.0 < self.min_registered <= 1.0):
-            raise ValueError(f"min_registered must be in (0, 1], got {self.min_registered!r}")
+        if not (_real(self.fov) and 10.0 <= self.fov <= 170.0):
+            raise ValueError(f"fov must be a number of degrees in [10, 170], got {self.fov!r}")
+        if not (_real(self.min_registered) and 0.0 < self.min_registered <= 1.0):
+            raise ValueError(f"min_registered must be a number in (0, 1], got {self.min_registered!r}")
+        if not (_real(self.min_parallax_px) and self.min_parallax_px >= 0):
+            raise ValueError(f"min_parallax_px must be a number >= 0, got {self.min_parallax_px!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.focal_search, bool):
             raise ValueError(f"focal_search must be True or False, got {self.focal_search!r}")
 
@@ -95,6 +101,24 @@ class Preprocessed:
     far: np.ndarray | None = None  # [T, h, w] bool: beyond the scene's range (sky): render at infinity
 
 
+def _real(v: object) -> bool:
+    """A finite real number (not a bool, not a string): what a numeric setting must be, so
+    that a bad one is named rather than failing a comparison deep inside."""
+    return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and bool(np.isfinite(v))
+
+
+#: The least width and height (pixels) of a source worth preprocessing: SIFT finds nothing
+#: in fewer, and a 1x1 video used to run COLMAP four times and blame SfM.
+MIN_SOURCE_SIDE = 16
+
+
+def _check_source_size(path: Path, w: int, h: int) -> None:
+    if min(w, h) < MIN_SOURCE_SIDE:
+        what = "image folder" if path.is_dir() else "video"
+        raise VideoError(f"{what} {str(path)!r} is {w}x{h} pixels: preprocessing needs at least "
+                         f"{MIN_SOURCE_SIDE}x{MIN_SOURCE_SIDE}")
+
+
 def _size(w: int, h: int, long_side: int) -> tuple[int, int]:
     """(w, h) scaled to the given long side, never enlarged."""
     s = min(1.0, long_side / max(w, h))
@@ -112,10 +136,12 @@ def _read(path: Path, s: PreprocessSettings, pattern: str | None = None) -> tupl
         first = cv2.imread(str(files[0]), cv2.IMREAD_COLOR)
         if first is None:
             raise VideoError(f"cannot decode image {str(files[0])!r}")
+        _check_source_size(path, first.shape[1], first.shape[0])
         w, h = _size(first.shape[1], first.shape[0], s.long_side)
         frames, src = read_image_folder(path, w, h, stride, s.max_frames, pattern)
         return frames, 30.0 / stride, src, stride
     sw, sh, n, _ = probe_video(path)
+    _check_source_size(path, sw, sh)
     w, h = _size(sw, sh, s.long_side)
     stride = max(1, math.ceil(n / s.max_frames)) if n else 1
     frames, fps, src = read_video(path, w, h, stride, s.max_frames)
@@ -267,6 +293,11 @@ def _reconstruct(frames: np.ndarray, K: np.ndarray, par: ParallaxReport, s: Prep
     ids = np.unique(np.linspace(0, T - 1, min(T, s.sfm_max_frames)).round().astype(int))
     try:
         sfm = _sfm_with_retries(frames[ids], s, report, lambda size: load(ids, size), src)
+    except SfmUnavailable as e:  # nothing learnt about the video: fall back for this run only
+        stage("sfm", t0)
+        report["sfm_error"] = report["sfm_unavailable"] = str(e)
+        depth, c2w, far = _fallback(frames, K, par, f"SfM could not run here: {e}", report)
+        return depth, c2w, far, K
     except SfmError as e:
         stage("sfm", t0)
         report["sfm_error"] = str(e)
@@ -372,6 +403,8 @@ def _attempt(frames: np.ndarray, s: PreprocessSettings, rung: SfmRung, offset: i
     try:
         r = run_sfm(frames, fov=s.fov, threads=s.threads, seed=s.seed + offset, init_angle=angle, matcher=rung.matcher,
                     focal_search=s.focal_search)
+    except SfmUnavailable as e:
+        return None, {**rec, "error": str(e), "unavailable": True}
     except SfmError as e:
         return None, {**rec, "error": str(e)}
     rec.update(registered=len(r.frame_ids), reproj_error_px=round(r.reproj_error, 4), seconds=round(r.seconds, 2),
@@ -402,7 +435,9 @@ def _sfm_with_retries(frames: np.ndarray, s: PreprocessSettings, report: dict, l
     """The first attempt of the ladder (sfm_ladder) that registers enough frames, else the best
     (most registered) one, else SfmError; every attempt is recorded in the report. load(size)
     gives the frames again at size (w, h) for the higher long sides; a result from one is
-    expressed at the frames' size."""
+    expressed at the frames' size. An attempt that could not run (SfmUnavailable: pycolmap
+    missing, the worker killed) ends the ladder with that error: what the ladder would have
+    chosen is unknown, so nothing it found may stand for the video."""
     n, fh, fw = frames.shape[:3]
     need = s.min_registered * n
     source_long = max(source_size) if (load is not None and source_size) else None
@@ -410,6 +445,9 @@ def _sfm_with_retries(frames: np.ndarray, s: PreprocessSettings, report: dict, l
     for rung in sfm_ladder(n, max(fw, fh), source_long):
         for r, rec in _rung_results(rung, frames, s, load, source_size):
             attempts.append(rec)
+            if rec.get("unavailable"):  # the ladder's outcome must not depend on a killed attempt
+                report["sfm_attempts"] = attempts
+                raise SfmUnavailable(rec["error"])
             if r is not None and (best is None or len(r.frame_ids) > len(best.frame_ids)):
                 best, best_rung = r, rung
             if best is not None and len(best.frame_ids) >= need:

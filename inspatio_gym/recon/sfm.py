@@ -1,13 +1,22 @@
 """Camera poses of a video by structure from motion (COLMAP through pycolmap).
 
 The reconstruction runs in a child process (colmap_worker.py): pycolmap and OpenCV cannot
-share one process, and a COLMAP abort must not take the environment down with it.
+share one process, and a COLMAP abort must not take the environment down with it. The
+worker dies with this process (it watches its stdin, its parent pid and, on Linux, gets a
+signal when the parent dies) and then removes its temp folder, where COLMAP's log files go.
+
+Two kinds of failure: SfmError, the reconstruction failed on these frames (no initial pair,
+too few registered, COLMAP crashed on them); SfmUnavailable, it could not run here (pycolmap
+missing, the worker killed by a signal or out of memory, out of time or disk), which says
+nothing about the video and must never be cached as its answer.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,7 +29,8 @@ import cv2
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
-__all__ = ["SfmError", "SfmResult", "run_sfm", "fill_poses", "sfm_available", "rescale_result", "MATCHERS"]
+__all__ = ["SfmError", "SfmUnavailable", "SfmResult", "run_sfm", "fill_poses", "sfm_available", "rescale_result",
+           "MATCHERS"]
 
 _WORKER = Path(__file__).with_name("colmap_worker.py")
 #: Feature matchers: sequential (each frame with its next `overlap` and at powers of two),
@@ -30,6 +40,23 @@ MATCHERS = ("sequential", "exhaustive")
 
 class SfmError(RuntimeError):
     """The reconstruction failed (no initial pair, too few registered frames, a COLMAP crash)."""
+
+
+class SfmUnavailable(SfmError):
+    """SfM could not run here (pycolmap missing, the worker killed or out of memory, out of
+    time or disk): nothing is known about the video, so the outcome must not be cached."""
+
+
+#: The worker's exit codes (colmap_worker.py, which is never imported, has the same values):
+#: a failure of its environment, not of the frames (sysexits' EX_TEMPFAIL), and stopped by a
+#: signal (its temp folder removed).
+EXIT_UNAVAILABLE = 75
+EXIT_STOPPED = 76
+#: Signals a process raises on itself when COLMAP crashes on the input; any other signal came
+#: from outside (the OOM killer's SIGKILL, a SIGTERM, a Ctrl-C).
+_CRASH_SIGNALS = {signal.SIGABRT, signal.SIGSEGV, signal.SIGBUS, signal.SIGFPE, signal.SIGILL}
+#: stderr lines that mean the machine ran out of memory, whatever the exit code.
+_OUT_OF_MEMORY = ("std::bad_alloc", "MemoryError", "Cannot allocate memory", "out of memory")
 
 
 @dataclass
@@ -67,30 +94,27 @@ def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 1, seed: int =
     if matcher not in MATCHERS:
         raise ValueError(f"matcher must be one of {MATCHERS}, got {matcher!r}")
     if not sfm_available():
-        raise SfmError("pycolmap is not installed (pip install pycolmap)")
+        raise SfmUnavailable("pycolmap is not installed (pip install pycolmap)")
     N, H, W, _ = frames.shape
     if N < 2:
         raise SfmError(f"structure from motion needs at least 2 frames, got {N}")
     focal = 0.5 * W / np.tan(np.radians(fov) / 2)
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="inspatio-sfm-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="inspatio-sfm-", ignore_cleanup_errors=True) as tmp:
         images = Path(tmp) / "images"
         images.mkdir()
         for i, f in enumerate(frames):
             if not cv2.imwrite(str(images / f"{i:06d}.png"), cv2.cvtColor(f, cv2.COLOR_RGB2BGR)):
-                raise SfmError(f"could not write frame {i} for COLMAP into {tmp}")
+                raise SfmUnavailable(f"could not write frame {i} for COLMAP into {tmp} (disk full?)")
         out = Path(tmp) / "sfm.npz"
         cmd = [sys.executable, str(_WORKER), str(images), str(out), "--focal", repr(float(focal)), "--width", str(W),
                "--height", str(H), "--threads", str(threads), "--seed", str(seed), "--max-features",
                str(max_features), "--overlap", str(overlap), "--init-angle", repr(float(init_angle)),
-               "--matcher", matcher] + ([] if focal_search else ["--no-focal-search"])
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise SfmError(f"COLMAP did not finish within {timeout:.0f} s") from None
-        if proc.returncode != 0 or not out.exists():
-            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
-            raise SfmError(f"COLMAP failed (exit code {proc.returncode}): {' | '.join(tail) or 'no output'}")
+               "--matcher", matcher, "--parent", str(os.getpid()), "--cleanup", tmp] + \
+            ([] if focal_search else ["--no-focal-search"])
+        returncode, stderr = _run_worker(cmd, _worker_env(Path(tmp)), Path(tmp) / "worker.log", timeout)
+        if returncode != 0 or not out.exists():
+            raise _failure(returncode, stderr)
         with np.load(out, allow_pickle=False) as z:
             r = {k: z[k] for k in z.files}
     if not bool(r["ok"]):
@@ -104,6 +128,66 @@ def run_sfm(frames: np.ndarray, fov: float = 60.0, threads: int = 1, seed: int =
                      obs_uv=r["obs_uv"] - 0.5, obs_point=r["obs_point"], reproj_error=float(r["reproj_error"]),
                      focal_refined=bool(r["focal_refined"]), seconds=time.perf_counter() - t0,
                      focal_search=json.loads(str(r["focal_search"])) if "focal_search" in r else {})
+
+
+def _worker_env(tmp: Path) -> dict[str, str]:
+    """The worker's environment: COLMAP's glog files go into the worker's own temp folder
+    (removed with it), not into TMPDIR, where every run used to leave one."""
+    logs = tmp / "logs"
+    logs.mkdir(exist_ok=True)
+    return {**os.environ, "GLOG_log_dir": str(logs), "GOOGLE_LOG_DIR": str(logs)}
+
+
+def _run_worker(cmd: list[str], env: dict[str, str], log: Path, timeout: float) -> tuple[int, str]:
+    """(exit code, the tail of its output) of the worker, whose stdout and stderr go to `log`.
+    Its stdin is a pipe only this process holds open (never written to): when this process
+    dies the worker reads EOF and quits. Any exception here (a timeout, Ctrl-C) kills the
+    worker before its temp folder is removed."""
+    read_end, write_end = os.pipe()
+    try:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, stdin=read_end, stdout=out, stderr=subprocess.STDOUT, env=env)
+    except OSError as e:
+        os.close(write_end)
+        raise SfmUnavailable(f"could not start the COLMAP worker: {e}") from None
+    finally:
+        os.close(read_end)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise SfmUnavailable(f"COLMAP did not finish within {timeout:.0f} s") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(write_end)
+    try:
+        text = log.read_bytes()[-8192:].decode(errors="replace")
+    except OSError:
+        text = ""
+    return proc.returncode, text
+
+
+def _failure(returncode: int, stderr: str) -> SfmError:
+    """The error for a worker that gave no result: SfmUnavailable when the cause lies outside
+    the frames (a signal from outside, out of memory, the worker's own environment failure)."""
+    tail = " | ".join(stderr.strip().splitlines()[-3:]) or "no output"
+    if any(m in stderr for m in _OUT_OF_MEMORY):
+        return SfmUnavailable(f"the COLMAP worker ran out of memory: {tail}")
+    if returncode < 0:
+        sig = signal.Signals(-returncode) if -returncode in signal.valid_signals() else -returncode
+        name = getattr(sig, "name", f"signal {-returncode}")
+        if sig in _CRASH_SIGNALS:
+            return SfmError(f"COLMAP crashed ({name}): {tail}")
+        return SfmUnavailable(f"the COLMAP worker was killed by {name} (the out-of-memory killer, or a signal "
+                              f"from outside): {tail}")
+    if returncode == EXIT_UNAVAILABLE:
+        return SfmUnavailable(f"the COLMAP worker could not run: {tail}")
+    if returncode == EXIT_STOPPED:
+        return SfmUnavailable("the COLMAP worker was stopped by a signal")
+    if returncode == 0:
+        return SfmUnavailable("the COLMAP worker exited without writing its result")
+    return SfmError(f"COLMAP failed (exit code {returncode}): {tail}")
 
 
 def rescale_result(r: SfmResult, sx: float, sy: float, ox: float = 0.0, oy: float = 0.0) -> SfmResult:

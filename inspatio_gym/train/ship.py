@@ -1,6 +1,7 @@
 """Ship the trained generators: copy the chain's last export (the refine stage's) into the
-package, and the 128 px chain's beside it, and write their model card (data, stages, steps,
-wall time, machine, measured quality, sha256).
+package, and the 128 px chain's beside it, with the sha256 manifest the loader verifies them
+against (SHA256SUMS), and write their model card (data, stages, steps, wall time, machine,
+measured quality, sha256).
 
 Every table in the card is generated: the stages from runs/*/summary.json (kept, for the
 runs of an earlier session that are gone, in the training record
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 
 from ..io.atomic import atomic_path
-from ..model.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, load_checkpoint
+from ..model.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, load_checkpoint, write_manifest
 from .data.seeds import HELD_OUT_SCENES
 
 __all__ = ["ship", "model_card"]
@@ -263,9 +264,10 @@ def _copy(src: Path, dest: Path) -> None:
 def ship(runs: Path, results: Path | None, dest: Path = DEFAULT_CHECKPOINT, record_path: Path = RECORD,
          copy: bool = True, readme: Path | None = None, speed: Path | None = None,
          results128: Path | None = None) -> Path:
-    """Copy the chain's last export to dest and the 128 px chain's, where it ran, beside it
-    (copy=False: only rewrite the card, e.g. after a new evaluation), and write their card
-    and the training record."""
+    """Copy the chain's last export to dest and the 128 px chain's, where it ran, beside it,
+    with their sha256 manifest (SHA256SUMS, which the loader checks them against) (copy=False:
+    only rewrite the card, e.g. after a new evaluation), and write their card and the
+    training record."""
     dest128 = dest.with_name(SHIPPED_CHECKPOINTS[(128, 128)].name)
     if copy:
         src = runs / CHAIN[-1][0] / CHAIN[-1][2]
@@ -278,6 +280,8 @@ def ship(runs: Path, results: Path | None, dest: Path = DEFAULT_CHECKPOINT, reco
         _copy(src, dest)
         if src128.is_file():
             _copy(src128, dest128)
+        # the loader holds the package's checkpoints to this manifest: rewrite it with them
+        write_manifest(dest.parent, [dest, dest128])
     previous = json.loads(record_path.read_text()) if record_path.is_file() else {}
     record = training_record(runs, previous)
     card = dest.with_name("MODEL_CARD.md")

@@ -2,7 +2,9 @@
 
 The file's `stage` (default "vae") picks the config class; every other key must be a field
 of that class. A key of another stage, or one no stage has, is an error that names it, so a
-typo or a misplaced setting never trains silently with the default.
+typo or a misplaced setting never trains silently with the default; so is a value of the
+wrong type or out of its range (checked by the config classes), naming the file, the key and
+the value.
 """
 
 from __future__ import annotations
@@ -57,11 +59,12 @@ def stage_config(data: dict[str, Any], where: str = "training config") -> RunCon
     if errors:
         raise ValueError("; ".join(errors))
     data = dict(data)
-    if "betas" in data:
-        data["betas"] = tuple(data["betas"])
     if isinstance(data.get("real"), str):
         data["real"] = [data["real"]]
-    return cls(**data)
+    try:  # the dataclass checks every key's type and range (run.py); the message gains the file
+        return cls(**data)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{where}: {e}") from None
 
 
 def load_run_config(path: str | Path) -> RunConfig:

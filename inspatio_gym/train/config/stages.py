@@ -28,16 +28,9 @@ class VaeConfig(RunConfig):
     align_weight: float = 1.0  # weight of the latent regression onto the aligned VAE's latents
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (0.0 <= self.real_fraction <= 1.0):
-            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
+        super().__post_init__()  # types and ranges of every field (run.py)
         if self.real_fraction > 0 and not self.real:
             raise ValueError("real_fraction > 0 needs real sources (config key 'real')")
-        if not isinstance(self.align, str):
-            raise ValueError(f"align must be a path to a VAE export (a string), got {self.align!r}")
-        if isinstance(self.align_weight, bool) or not isinstance(self.align_weight, (int, float)) \
-                or not 0 <= self.align_weight < float("inf"):
-            raise ValueError(f"align_weight must be a finite number >= 0, got {self.align_weight!r}")
 
 
 @dataclass(frozen=True)
@@ -52,13 +45,6 @@ class GeneratorStageConfig(RunConfig):
     real_fraction: float = 0.0  # share of each batch from real clips (1: the fidelity teacher)
     data_clips: int = 4096  # > 0: a fixed training set of this many clips (built lazily, reused); 0: all fresh
     grad_clip: float = 1.0  # max global gradient norm (0: none)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (0.0 <= self.real_fraction <= 1.0):
-            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
-        if self.data_clips < 0:
-            raise ValueError(f"data_clips must be >= 0, got {self.data_clips!r}")
 
 
 @dataclass(frozen=True)
@@ -121,15 +107,13 @@ class RefineConfig(RunConfig):
     grad_clip: float = 1.0
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if not (0.0 <= self.real_fraction <= 1.0):
-            raise ValueError(f"real_fraction must be in [0, 1], got {self.real_fraction!r}")
-        if isinstance(self.data_clips, bool) or not isinstance(self.data_clips, int) or self.data_clips < 1:
+        super().__post_init__()  # types and ranges of every field (run.py)
+        if self.data_clips < 1:
             raise ValueError(f"data_clips must be an integer >= 1, got {self.data_clips!r}")
-        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or not 1 <= self.channels <= 256:
+        if not 1 <= self.channels <= 256:
             raise ValueError(f"channels must be an integer 1..256, got {self.channels!r}")
         bad = sorted(set(self.loss) - {"l1", "mse"})
-        if bad or not self.loss or any(not (v >= 0) for v in self.loss.values()):
+        if bad or not self.loss:
             raise ValueError(f"loss must weigh 'l1' and/or 'mse' with weights >= 0, got {self.loss!r}")
 
 

@@ -45,6 +45,15 @@ class Dist:
         dist.broadcast_object_list(box, src=0)
         return box[0]
 
+    def any(self, flag: bool) -> bool:
+        """Whether flag is true on any rank: a decision to stop must be every rank's, or the
+        others would wait in the next collective."""
+        if self.world == 1:
+            return bool(flag)
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
     def close(self) -> None:
         if self.world > 1 and dist.is_initialized():
             dist.barrier()

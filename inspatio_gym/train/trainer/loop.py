@@ -4,7 +4,9 @@ A stage supplies its modules and optimisers, a batch for (step, rank) and a loss
 does the rest, identically on one CPU process, on several under torchrun (gloo on the CPU,
 NCCL on GPUs) and after a resume: the batch of a step depends only on (seed, step, rank),
 and the training state (weights, optimiser, RNG, step) is saved atomically every
-save_every steps and at the end.
+save_every steps and at the end. A non-finite loss term, or non-finite weights when a state
+is due, stops the run (TrainingDiverged) before anything is saved, so the last good state
+stays on disk.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import math
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +32,26 @@ from .optim import ema_update
 from .resume import check_same_run, saved_config
 from .state import load_train_state, save_train_state
 
-__all__ = ["Stage", "train"]
+__all__ = ["Stage", "TrainingDiverged", "train"]
+
+
+class TrainingDiverged(FloatingPointError):
+    """A loss term or the weights became inf or nan: training stops before saving over the last
+    good state, naming the step and the term."""
+
+
+def _nonfinite_terms(scalars: dict[str, float]) -> list[str]:
+    """The step's scalars that are inf or nan (any of them: a NaN metric means NaN weights soon)."""
+    return sorted(k for k, v in scalars.items() if not math.isfinite(float(v)))
+
+
+def _nonfinite_weight(modules: dict[str, torch.nn.Module]) -> str | None:
+    """The first floating-point tensor of the saved modules that is not finite (None: all are)."""
+    for name, m in modules.items():
+        for k, t in m.state_dict().items():
+            if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+                return f"{name}.{k}"
+    return None
 
 
 class Stage(Protocol):
@@ -64,6 +86,7 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         modules = {**modules, "ema": ema}
     state_path = out / "state.safetensors"
     start, spent = 0, 0.0
+    saved: int | None = None  # the step of the state on disk, for the message if the run diverges
     if not resume and d.main:  # a restart must not be resumed later from the old run's files
         import shutil
 
@@ -76,6 +99,7 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         # the config first: a changed run is named by what changed, before anything is overwritten
         check_same_run(saved_config(state_path), cfg, state_path)
         start, extra = load_train_state(state_path, modules, opts)
+        saved = start
         spent = float(extra.get("seconds", 0.0))
     trained = student
     if d.world > 1 and getattr(stage, "ddp", True):  # stages with many passes per step sync by hand
@@ -94,6 +118,24 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
     last: dict[str, float] = {}
     history: list[dict[str, float]] = []
     t0 = time.perf_counter()
+
+    def diverged(what: str) -> TrainingDiverged:
+        """Close what is open (TensorBoard, DDP, the process group: every rank gets here together)
+        and say what broke and what was kept."""
+        nonlocal trained
+        bar.close()
+        if writer is not None:
+            writer.close()
+        if d.world > 1:
+            dist.barrier()
+            trained = None
+            gc.collect()
+        d.close()
+        kept = (f"the last good state (step {saved}) is kept in {str(state_path)!r}" if saved is not None
+                else "no state was saved")
+        return TrainingDiverged(f"train {cfg.stage}: step {what}; stopped without saving: {kept}. Lower lr "
+                                f"(now {cfg.lr!r}) or check the data, then resume or --restart")
+
     bar = tqdm(range(start, end), initial=start, total=cfg.steps, desc=f"train {cfg.stage}",
                disable=not (progress and d.main), unit="step")
     for step in bar:
@@ -102,9 +144,13 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
         torch.manual_seed(int(rng.integers(2**62)))  # torch noise too is a function of (seed, step, rank)
         batch = stage.batch(rng)
         last = stage.step(batch, trained)
+        n = step + 1
+        bad = _nonfinite_terms(last)
+        if d.any(bool(bad)):
+            terms = ", ".join(f"{k} = {last[k]}" for k in bad) if bad else "on another rank"
+            raise diverged(f"{n}: non-finite loss term(s) {terms}")
         if ema is not None:
             ema_update(ema, student, cfg.ema)
-        n = step + 1
         if d.main and (n % cfg.log_every == 0 or n == end):
             bar.set_postfix({k: f"{v:.4g}" for k, v in last.items()})
             history.append({"step": n, **last})
@@ -120,9 +166,13 @@ def train(stage: Stage, cfg: RunConfig, out: str | Path, device: str = "cpu", re
                 if writer is not None:
                     writer.add_image(f"{cfg.stage}/samples", img, n)
         if n % cfg.save_every == 0 or n == end:
+            broken = d.broadcast(_nonfinite_weight(modules) if d.main else None)  # rank 0's weights are saved
+            if broken is not None:
+                raise diverged(f"{n}: weights {broken!r} are not finite")
             if d.main:
                 save_train_state(state_path, modules, opts, n,
                                  {"seconds": spent + time.perf_counter() - t0, "config": asdict(cfg)})
+            saved = n
             d.barrier()
     seconds = spent + time.perf_counter() - t0
     summary = {"stage": cfg.stage, "steps": end, "seconds": round(seconds, 2), "world_size": d.world,

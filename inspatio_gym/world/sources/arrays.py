@@ -10,7 +10,7 @@ import numpy as np
 from ...geometry.camera import intrinsics_from_fov
 from ..depth_prior import PLANE_PRIOR_DEPTH, warn_plane_prior
 from ..reference import ReferenceWorld
-from .fit import fit_depth, fit_K, fit_mask
+from .fit import fit_depth, fit_K, fit_mask, numeric
 
 __all__ = ["array_world", "load_geometry_file"]
 
@@ -48,7 +48,7 @@ def array_world(
     if c2w is None:
         c2w = np.broadcast_to(np.eye(4), (T, 4, 4)).copy()
     else:
-        c2w = np.asarray(c2w, dtype=np.float64)
+        c2w = numeric(c2w, "c2w").astype(np.float64, copy=False)
         if c2w.shape != (T, 4, 4):
             raise ValueError(f"poses must be [T,4,4] with T={T} frames, got shape {c2w.shape}")
     K = intrinsics_from_fov(W, H, fov) if K is None else fit_K(K, W, H, src_size)

@@ -11,12 +11,29 @@ import numpy as np
 
 from ...io.video import crop_transform
 
-__all__ = ["GeometrySizeError", "fit_depth", "fit_K", "fit_mask", "fit_rgb"]
+__all__ = ["GeometrySizeError", "fit_depth", "fit_K", "fit_mask", "fit_rgb", "numeric"]
 
 
 class GeometrySizeError(ValueError):
     """A per-pixel array at neither the env's size nor the source's: it cannot be refitted
     to another resolution (the canonical geometry falls back to the world itself)."""
+
+
+def numeric(value: object, what: str) -> np.ndarray:
+    """value as a numeric array, or a TypeError naming `what` and the bad value (numpy's
+    own "could not convert string to float" names neither)."""
+    a = np.asarray(value)
+    if a.dtype.kind in "biuf":
+        return a
+    if a.dtype.kind == "O":
+        try:
+            return a.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    first = next((v for v in a.flat if not isinstance(v, (int, float, np.number))), a.flat[0] if a.size else None)
+    first = first.item() if isinstance(first, np.generic) else first  # 'far', not np.str_('far')
+    raise TypeError(f"{what} must be a numeric array, got dtype {a.dtype}"
+                    + (f" holding {first!r}" if a.size else ""))
 
 
 def _fit_nearest(arr: np.ndarray, what: str, T: int, width: int, height: int,
@@ -39,7 +56,7 @@ def _fit_nearest(arr: np.ndarray, what: str, T: int, width: int, height: int,
 
 def fit_depth(depth: np.ndarray, T: int, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
     """User depth at the output size, or at the source size (cropped and resized like the frames)."""
-    return _fit_nearest(np.asarray(depth, dtype=np.float32), "depth", T, width, height, src_size)
+    return _fit_nearest(numeric(depth, "depth").astype(np.float32, copy=False), "depth", T, width, height, src_size)
 
 
 def fit_mask(mask: np.ndarray | None, T: int, width: int, height: int,
@@ -57,7 +74,7 @@ def fit_mask(mask: np.ndarray | None, T: int, width: int, height: int,
 
 def fit_K(K: np.ndarray, width: int, height: int, src_size: tuple[int, int] | None) -> np.ndarray:
     """Intrinsics given for the source resolution, moved through the same crop and resize."""
-    K = np.asarray(K, dtype=np.float64)
+    K = numeric(K, "K").astype(np.float64, copy=False)
     if K.shape != (3, 3):
         raise ValueError(f"K must be 3x3, got shape {K.shape}")
     if src_size is None or src_size == (width, height):

@@ -32,7 +32,11 @@ def preprocessed_world(path: Path, width: int, height: int, stride: int, max_fra
     if pattern is not None and not path.is_dir():
         raise ValueError(f"pattern={pattern!r} applies to image folders, but {str(path)!r} is a file")
     try:
-        settings = PreprocessSettings(**{"fov": float(fov), **(preprocess or {})})
+        fov = float(fov)
+    except (TypeError, ValueError):
+        raise ValueError(f"fov must be a number of degrees, got {fov!r}") from None
+    try:
+        settings = PreprocessSettings(**{"fov": fov, **(preprocess or {})})
     except TypeError as e:
         raise ValueError(f"bad preprocess option: {e}") from None
     check_sampling(stride, max_frames)

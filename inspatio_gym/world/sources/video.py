@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ...io.video import check_fps, frame_rate
+from ...io.video import check_fps, check_regular_file, frame_rate
 from ..reference import ReferenceWorld
 from .arrays import array_world, load_geometry_file
 from .reconstructed import imported_world, preprocessed_world, read_frames
@@ -54,6 +54,9 @@ def video_world(
     """
     path = Path(path)
     check_fps(fps)
+    _check_fov(fov)
+    if not path.is_dir():
+        check_regular_file(path, "video")  # before anything hashes or decodes it: a FIFO never ends
     named = _check_geometry(geometry)
     if not named and any(v is not None for v in (depth, c2w, K)):
         raise ValueError(f"geometry={str(geometry)!r} (a folder of depth and poses) cannot be combined with "
@@ -78,6 +81,14 @@ def video_world(
     world = array_world(frames, depth, c2w, K, rate, fov, name=path.name, src_size=src)
     world.meta["fps_source"] = rate_source
     return world
+
+
+def _check_fov(fov: object) -> None:
+    """The focal prior: a finite number of degrees in (0, 180), named when it is not (a
+    string used to fail as "could not convert string to float")."""
+    ok = not isinstance(fov, bool) and isinstance(fov, (int, float, np.integer, np.floating))
+    if not (ok and np.isfinite(fov) and 0 < fov < 180):
+        raise ValueError(f"fov must be a number of degrees in (0, 180), got {fov!r}")
 
 
 def _check_geometry(geometry: object) -> str | None:

@@ -1,0 +1,1 @@
+"""Bridges to RL engines that are not Gymnasium-native (Ray RLlib); each one optional."""
