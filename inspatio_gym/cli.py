@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -137,7 +138,12 @@ def _train(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inspatio-gym", description="Interactive worlds from one reference video.")
     sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("rollout", help="walk a camera through a world and write an MP4 and a contact sheet")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch and the warp's lanes (default: torch's count, lowered to 1 "
+                             "step by step while that is faster, e.g. when other processes share the cores)")
+    r = sub.add_parser("rollout", parents=[common],
+                       help="walk a camera through a world and write an MP4 and a contact sheet")
     src = r.add_mutually_exclusive_group()
     src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
     src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
@@ -163,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--debug", action="store_true", help="also write debug.mp4: reference | render | observation")
     r.add_argument("--out", default="outputs/rollout", help="output folder")
     r.set_defaults(func=_rollout)
-    pp = sub.add_parser("preprocess", help="reconstruct a video's poses and depth once, into the on-disk cache")
+    pp = sub.add_parser("preprocess", parents=[common], help="reconstruct a video's poses and depth once, into the on-disk cache")
     pp.add_argument("video", help="video file or image folder")
     pp.add_argument("--long-side", type=int, default=320, help="working resolution (pixels, long side)")
     pp.add_argument("--max-frames", type=int, default=300, help="longer videos are subsampled evenly")
@@ -175,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("action", choices=["list", "clear"])
     c.add_argument("keys", nargs="*", help="entries to clear (default: all)")
     c.set_defaults(func=_cache)
-    t = sub.add_parser("train", help="run (or resume) a training stage; works under torchrun")
+    t = sub.add_parser("train", parents=[common], help="run (or resume) a training stage; works under torchrun")
     t.add_argument("stage", nargs="?", choices=["vae", "teacher", "causal", "distill", "refine"],
                    help="the stage (checked against the config's)")
     t.add_argument("--config", required=True, help="a TOML file in configs/train/")
@@ -196,6 +202,15 @@ def main(argv: list[str] | None = None) -> int:
     if steps is not None and steps < 1:
         print("error: --steps must be >= 1", file=sys.stderr)
         return 2
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            print(f"error: --threads must be >= 1, got {threads}", file=sys.stderr)
+            return 2
+        import torch
+
+        torch.set_num_threads(threads)
+        os.environ["INSPATIO_GYM_THREADS"] = str(threads)  # the warp's lane threads (geometry.lane_threads)
     try:
         return int(args.func(args))
     except (FileNotFoundError, ValueError) as e:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..model.generator import CONTEXT, StarGenerator, check_context
 from ..render.condition import condition_from_view, condition_renderer, fill_from_view
 from ..world.reference import ReferenceWorld
 from .base import Backend, View
+from .threads import process_governor
 
 __all__ = ["StarBackend", "UntrainedModelWarning", "DEFAULT_CHECKPOINT", "resolve_device"]
 
@@ -76,7 +78,8 @@ class StarBackend(Backend):
     config: a GeneratorConfig or a name in CONFIGS: random weights of that shape (tests,
     benchmarks), used only without a checkpoint;
     device: "cpu", "cuda" or "auto"; threads: torch intra-op threads for the whole process
-    (torch.set_num_threads; None leaves it);
+    (torch.set_num_threads), or None: the process's governor (backends.threads) picks 1 or
+    the default count step by step, whichever is faster under the machine's current load;
     compile: torch.compile the transformer; seed_weights: seed of the random init;
     context: the cache parts attended to (default both "reference" and "history") and
     sampler_steps: flow steps (default the checkpoint's), both for ablations;
@@ -102,6 +105,7 @@ class StarBackend(Backend):
                 raise ValueError(f"threads must be a positive integer, got {threads!r}")
             torch.set_num_threads(threads)
         self.device = resolve_device(device)
+        self.threads = None if threads is not None or self.device.type != "cpu" else process_governor()
         # No checkpoint and no config: the shipped checkpoint of the world's frame size, chosen at bind.
         self.auto = checkpoint is None and config is None and DEFAULT_CHECKPOINT.is_file()
         if self.auto:
@@ -211,8 +215,10 @@ class StarBackend(Backend):
             K = torch.from_numpy(scale_intrinsics(world.K, wd / world.width, h / world.height))
             plucker = plucker_rays(torch.from_numpy(rel), K, h, wd).permute(0, 3, 1, 2).to(dev)
         fill = fill_from_view(w, dev) if self.generator.refiner is not None else None
-        out = self.generator.step(self._reference(world), self.sessions, torch.from_numpy(lanes),
-                                  torch.from_numpy(frames), render, mask, plucker, self.context, self.sampler, fill)
+        ref = self._reference(world)
+        with self.threads.step(len(lanes)) if self.threads is not None else nullcontext():
+            out = self.generator.step(ref, self.sessions, torch.from_numpy(lanes), torch.from_numpy(frames), render,
+                                      mask, plucker, self.context, self.sampler, fill)
         rgb = ((out + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         if self.keep_covered:
             rgb = np.where(w.mask[..., None], w.render, rgb)

@@ -68,21 +68,43 @@ def _cpu() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def training_record(runs: Path, previous: dict) -> dict:
+def _summary_row(runs: Path, run: str, config: str) -> dict | None:
+    p = runs / run / "summary.json"
+    if not p.is_file():
+        return None
+    s = json.loads(p.read_text())
+    c = json.loads((runs / run / "config.json").read_text())
+    return {"stage": s["stage"], "config": config, "steps": s["steps"], "batch": c["batch"], "device": s["device"],
+            "world_size": s["world_size"], "seconds": s["seconds"], "last": s["last"]}
+
+
+def training_record(runs: Path, previous: dict, only128: bool = False) -> dict:
     """Per chain run, its summary row: from runs/<run>/summary.json when it is there, else the
-    previous record's (an earlier session's run)."""
+    previous record's (an earlier session's run).
+
+    only128: only the 128 px checkpoint is shipped from these runs; its whole chain (the 64 px
+    stages it was distilled by, then its own) goes to "runs128" and the 64 px checkpoint's
+    record stays the previous one."""
+    if only128:
+        rows128 = {run: r for run, config, _ in CHAIN[:-1] + CHAIN128
+                   if (r := _summary_row(runs, run, config)) is not None}
+        return {**previous, "runs": previous.get("runs", {}), "runs128": rows128}
     rows = {}
     for run, config, _ in CHAIN + CHAIN128:
-        p = runs / run / "summary.json"
-        if p.is_file():
-            s = json.loads(p.read_text())
-            c = json.loads((runs / run / "config.json").read_text())
-            rows[run] = {"stage": s["stage"], "config": config, "steps": s["steps"], "batch": c["batch"],
-                         "device": s["device"], "world_size": s["world_size"], "seconds": s["seconds"],
-                         "last": s["last"]}
+        r = _summary_row(runs, run, config)
+        if r is not None:
+            rows[run] = r
         elif run in previous.get("runs", {}):
             rows[run] = previous["runs"][run]
     return {"note": previous.get("note", "Per-stage records of the chain behind the shipped checkpoint."), "runs": rows}
+
+
+def chain128_rows(record: dict) -> tuple[list[tuple[str, str, str]], dict]:
+    """The 128 px checkpoint's chain and its rows: its own whole chain when it was shipped on
+    its own (record["runs128"]), else its two stages on the 64 px checkpoint's chain."""
+    if "runs128" in record:
+        return CHAIN[:-1] + CHAIN128, record["runs128"]
+    return CHAIN128, record["runs"]
 
 
 def quality_tables(results: dict) -> list[str]:
@@ -157,6 +179,7 @@ def model_card(ckpt: Path, runs: Path, results: Path | None, record: dict | None
     cfg = load_checkpoint(ckpt)[0]
     record = record or training_record(runs, {})
     has128 = ckpt128 is not None and ckpt128.is_file()
+    own128 = has128 and "runs128" in record
     names = f"`{ckpt.name}`" + (f" and `{ckpt128.name}`" if has128 else "")
     lines = [f"# Model card: {names}", "",
              "The STAR generators `backend=\"star\"` loads by default (the one of the world's frame size): a tiny "
@@ -164,10 +187,13 @@ def model_card(ckpt: Path, runs: Path, results: Path | None, record: dict | None
              "on this repository's data with its own configs (nothing downloaded).", "",
              f"### {cfg.width}x{cfg.height}", ""] + _file_lines(ckpt) + [""]
     if has128:
-        lines += ["### 128x128", "", "The same distilled transformer (its weights are identical), with an 8x VAE "
-                  "aligned to the 64 px VAE's latent space (`train/stages/vae.py`, key `align`: the encoder "
-                  "regresses onto that VAE's latents of the frame at 64 px, the decoder learns 128 px frames from "
-                  "them) and its own refiner trained at 128 px.", ""] + _file_lines(ckpt128) + [""]
+        own = ("A transformer distilled by its own chain (the 64 px stages rerun with real multi-view data in "
+               "every stage, table below)" if "runs128" in record else
+               "The same distilled transformer (its weights are identical)")
+        lines += ["### 128x128", "", own + ", with an 8x VAE aligned to that chain's 64 px VAE's latent space "
+                  "(`train/stages/vae.py`, key `align`: the encoder regresses onto that VAE's latents of the frame "
+                  "at 64 px, the decoder learns 128 px frames from them) and its own refiner trained at 128 px.",
+                  ""] + _file_lines(ckpt128) + [""]
     lines += [f"Card written on: {_cpu()}, torch {torch.__version__} (each stage's device is in the table).", "",
               "## Data", "",
               "- Synthetic multi-view pairs from procedural worlds (training seeds 0–511 of `TRAIN_SEEDS`; the "
@@ -178,8 +204,9 @@ def model_card(ckpt: Path, runs: Path, results: Path | None, record: dict | None
               "the project's own plane-sweep depth rendered at another frame's camera and that real frame the "
               "truth. Training scenes: 7scenes_redkitchen_f400, dtu_scan65, ingp_fox, britishmuseum_ethiopian_head "
               f"(and the frames of video_cotracker_apple for the VAE); `HELD_OUT_SCENES` = {', '.join(HELD_OUT_SCENES)} "
-              "are evaluation only and refused by every loader. VAE (frames), fidelity teacher, distillation, "
-              "refiners.",
+              "are evaluation only and refused by every loader. " + (
+                  "64 px checkpoint: its refiner only; the 128 px checkpoint's chain: VAE (frames), fidelity teacher, "
+                  "distillation, refiners." if own128 else "VAE (frames), fidelity teacher, distillation, refiners."),
               "- Real clips (`../shared/data/real`: 7-Scenes redkitchen with its measured depth and poses; three "
               "static-camera clips with the ground-plane depth prior): the target is the video, the condition its "
               "double reprojection, the reference window time-shifted by 2–6 frames. VAE, fidelity teacher, "
@@ -191,13 +218,23 @@ def model_card(ckpt: Path, runs: Path, results: Path | None, record: dict | None
     rows, total = _stage_rows(CHAIN, record)
     lines += rows
     if has128:
-        rows128, total128 = _stage_rows(CHAIN128, record)
+        chain128, runs128 = chain128_rows(record)
+        rows128, total128 = _stage_rows(chain128, {"runs": runs128})
+        if own128:
+            lines += ["", "The 128x128 checkpoint's own chain (every stage rerun, with real multi-view data):", "",
+                      "| stage | config | steps | batch | device x processes | wall time | final figures |",
+                      "|---|---|---|---|---|---|---|"]
         lines += rows128
     else:
         total128 = 0.0
     lines += ["", f"Total training wall time: {(total + total128) / 60:.1f} min"
               + (f" ({total128 / 60:.1f} min of it for the 128 px checkpoint's own stages)." if has128 else "."), ""]
     chain = CHAIN + (CHAIN128 if has128 else [])
+    if own128:  # the 64 px checkpoint came from the configs of an earlier commit
+        lines += [f"The {cfg.width}x{cfg.height} checkpoint was trained with the configs as they were at commit "
+                  f"{record.get('commit64', '1f4e705')} (`git show {record.get('commit64', '1f4e705')}:configs/train/"
+                  "<name>`); the commands below, with today's configs, make the 128x128 one (and a 64 px "
+                  "refine whose evaluation decides whether it replaces the shipped one).", ""]
     lines += ["## Reproduce", "", "```bash"] + [f"inspatio-gym train --config {config}" for _, config, _ in chain] + [
         "python -m inspatio_gym.train.ship   # copies runs/refine_cpu*/star.safetensors here, writes this card",
         "python benchmarks/eval_star.py       # docs/results/star/REPORT.md"] + (
@@ -221,12 +258,15 @@ def stage_table(record: dict) -> list[str]:
     """README's table of what the shipped checkpoint took, stage by stage."""
     lines = ["| stage | config | steps x batch | wall time |", "|---|---|---|---|"]
     total = 0.0
-    for run, config, _ in CHAIN + CHAIN128:
-        r = record["runs"].get(run)
+    chain128, runs128 = chain128_rows(record)
+    rows = [(run, config, record["runs"].get(run), "") for run, config, _ in CHAIN] + [
+        (run, config, runs128.get(run), " (128 px chain)" if "runs128" in record else "") for run, config, _ in chain128]
+    for run, config, r, tag in rows:
         if r is None:
             continue
         total += r["seconds"]
-        lines.append(f"| {run} | `{Path(config).name}` | {r['steps']:,} x {r['batch']} | {r['seconds'] / 60:.1f} min |")
+        lines.append(f"| {run}{tag} | `{Path(config).name}` | {r['steps']:,} x {r['batch']} | "
+                     f"{r['seconds'] / 60:.1f} min |")
     lines.append(f"| total | | | {total / 60:.1f} min |")
     return lines
 
@@ -263,27 +303,35 @@ def _copy(src: Path, dest: Path) -> None:
 
 def ship(runs: Path, results: Path | None, dest: Path = DEFAULT_CHECKPOINT, record_path: Path = RECORD,
          copy: bool = True, readme: Path | None = None, speed: Path | None = None,
-         results128: Path | None = None) -> Path:
+         results128: Path | None = None, only128: bool = False) -> Path:
     """Copy the chain's last export to dest and the 128 px chain's, where it ran, beside it,
     with their sha256 manifest (SHA256SUMS, which the loader checks them against) (copy=False:
     only rewrite the card, e.g. after a new evaluation), and write their card and the
-    training record."""
+    training record. only128: ship the 128 px checkpoint alone (the 64 px one stays; its
+    record too)."""
     dest128 = dest.with_name(SHIPPED_CHECKPOINTS[(128, 128)].name)
     if copy:
         src = runs / CHAIN[-1][0] / CHAIN[-1][2]
         src128 = runs / CHAIN128[-1][0] / CHAIN128[-1][2]
-        load_checkpoint(src)  # refuse to ship a broken file, before anything is copied
+        if only128 and not src128.is_file():
+            raise FileNotFoundError(f"nothing to ship: {src128} does not exist")
+        if not only128:
+            load_checkpoint(src)  # refuse to ship a broken file, before anything is copied
         if src128.is_file():
             cfg128 = load_checkpoint(src128)[0]
             if (cfg128.height, cfg128.width) != (128, 128):
                 raise ValueError(f"{src128} makes {cfg128.width}x{cfg128.height} frames, not 128x128")
-        _copy(src, dest)
+        if not only128:
+            _copy(src, dest)
         if src128.is_file():
             _copy(src128, dest128)
         # the loader holds the package's checkpoints to this manifest: rewrite it with them
         write_manifest(dest.parent, [dest, dest128])
     previous = json.loads(record_path.read_text()) if record_path.is_file() else {}
-    record = training_record(runs, previous)
+    if not copy and "runs128" in previous:
+        record = previous  # a card rewrite: the record of what was shipped stands
+    else:
+        record = training_record(runs, previous, only128=only128 and copy)
     card = dest.with_name("MODEL_CARD.md")
     with atomic_path(card, ".tmp") as tmp:
         Path(tmp).write_text(model_card(dest, runs, results, record, dest128, results128))
@@ -312,9 +360,11 @@ def main() -> None:
                     help="benchmarks/bench_star.py --json output, for README's speed table")
     ap.add_argument("--readme", type=Path, default=Path("README.md"), help="README whose generated blocks to rewrite")
     ap.add_argument("--card-only", action="store_true", help="rewrite the card, record and README without copying")
+    ap.add_argument("--only128", action="store_true",
+                    help="ship the 128 px checkpoint alone, with its whole chain's record (the 64 px one stays)")
     args = ap.parse_args()
     dest = ship(args.runs, args.results, copy=not args.card_only, readme=args.readme, speed=args.speed,
-                results128=args.results128)
+                results128=args.results128, only128=args.only128)
     print(f"{'carded' if args.card_only else 'shipped'} {dest}")
 
 
