@@ -68,7 +68,7 @@ def evaluate(module, env_config: dict, episodes: int, seed: int) -> tuple[float,
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--iterations", type=int, default=15)
+    p.add_argument("--iterations", type=int, default=20)
     p.add_argument("--runners", type=int, default=1, help="env runner processes")
     p.add_argument("--envs-per-runner", type=int, default=8, help="lanes of each runner's vector env")
     p.add_argument("--max-steps", type=int, default=60, help="episode limit")
