@@ -132,6 +132,36 @@ def test_reset_that_raises_leaves_the_lane_rngs_as_they_were():
     np.testing.assert_array_equal(want, got)
 
 
+def test_same_step_autoreset_that_raises_leaves_a_whole_step_and_a_pending_reset():
+    """SAME_STEP: the step is committed before the ended lanes are reset. If that reset fails,
+    the step stays whole and the lanes are reset first at the next step, with the same seeds:
+    from there the run is the NEXT_STEP run (which resets at that step by design)."""
+    n, limit = 3, 3
+    actions = np.random.default_rng(1).integers(0, 9, (6, n))
+    kw = dict(num_envs=n, world=WORLD, max_episode_steps=limit)
+    ref = gym.make_vec("InspatioWorld-v0", autoreset_mode="next_step", **kw)
+    venv = gym.make_vec("InspatioWorld-v0", autoreset_mode="same_step", **kw)
+    ref.reset(seed=3)
+    venv.reset(seed=3)
+    u = venv.unwrapped
+    for t, a in enumerate(actions):
+        want = ref.step(a)
+        if t == limit - 1:  # every lane ends here: SAME_STEP resets them inside this step
+            real = u.core.backend.reset
+            u.core.backend.reset = lambda *a, **kw: (_ for _ in ()).throw(Boom("reset failed"))
+            with pytest.raises(Boom) as err:
+                venv.step(a)
+            u.core.backend.reset = real
+            assert "next step() resets them first" in "".join(getattr(err.value, "__notes__", []))
+            assert u.autoreset.all() and np.array_equal(u.elapsed, np.full(n, limit))
+            np.testing.assert_array_equal(u.core.rig.pose, ref.unwrapped.core.rig.pose)
+            continue
+        got = venv.step(a)
+        for w, g in zip(want[:4], got[:4]):
+            np.testing.assert_array_equal(w, g)
+        np.testing.assert_array_equal(want[4]["pose"], got[4]["pose"])
+
+
 @pytest.mark.parametrize("pose, words", [
     (np.full((4, 4), np.nan), "pose 0 is [[nan"),
     (np.diag([2.0, 1.0, 1.0, 1.0]), "pose 0 is [[2.0"),

@@ -80,6 +80,15 @@ def test_unproject_and_plucker():
 # -- trajectory files ------------------------------------------------------------------------
 
 
+def test_binary_trajectory_file_is_refused_naming_the_file(tmp_path):
+    from inspatio_gym.geometry.trajectory import load_trajectory
+
+    path = tmp_path / "clip.mp4.txt"
+    path.write_bytes(b"0 10\n\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(ValueError, match=r"clip\.mp4\.txt.*not UTF-8 text \(byte 5"):
+        load_trajectory(path)
+
+
 def test_orbit_pose_looks_at_pivot():
     for p, y, r in [(10.0, 0.0, 1.0), (-20.0, 15.0, 2.5), (5.0, -30.0, 0.7)]:
         T = orbit_pose(p, y, r)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -18,10 +20,13 @@ WORLD = "procedural:num_frames=12"
 
 @pytest.fixture(autouse=True)
 def _keep_threads():
-    """The creators set one torch thread (what a runner process wants); put it back."""
-    n = torch.get_num_threads()
+    """The creators set one torch thread and one lane thread (what a runner process wants); put them back."""
+    n, lanes = torch.get_num_threads(), os.environ.pop("INSPATIO_GYM_THREADS", None)
     yield
     torch.set_num_threads(n)
+    os.environ.pop("INSPATIO_GYM_THREADS", None)
+    if lanes is not None:
+        os.environ["INSPATIO_GYM_THREADS"] = lanes
 
 
 def test_creator_gives_the_batched_env_when_rllib_vectorizes_through_the_entry_point():
@@ -35,12 +40,13 @@ def test_creator_gives_the_batched_env_when_rllib_vectorizes_through_the_entry_p
     # worlds are built once per process: every env the runner makes shares the one world object
     assert env.unwrapped.options.load_worlds(1)[0] is venv.unwrapped.worlds[0]
     assert torch.get_num_threads() == 1  # a runner process: one thread unless asked
+    assert os.environ["INSPATIO_GYM_THREADS"] == "1"  # and one lane thread for the warp
 
 
 def test_creator_keeps_the_threads_the_config_asks_for():
     torch.set_num_threads(2)
     rllib.make_env({"world": WORLD, "backend": "star", "backend_options": {"threads": 2}})
-    assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 2 and os.environ["INSPATIO_GYM_THREADS"] == "2"
 
 
 @pytest.mark.parametrize("cfg, words", [

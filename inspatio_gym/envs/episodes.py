@@ -84,11 +84,11 @@ class Episodes:
         seeds = np.array([int(rngs[i].integers(2**31 - 1)) for i in lanes], dtype=np.int64)
         try:
             r = self.core.reset(lanes, start, seeds, offsets)
-        except BaseException:  # the core is as it was: so are the RNGs (a retry is the same reset)
-            for i, state in zip(lanes, saved):
+            self.task.reset(self.core, lanes, rngs, r)
+        except BaseException:  # the RNGs as they were, so a retry is the same reset (the core's
+            for i, state in zip(lanes, saved):  # reset is all-or-nothing, and a retry redoes it whole)
                 rngs[i].bit_generator.state = state
             raise
-        self.task.reset(self.core, lanes, rngs, r)
         self.elapsed[lanes] = 0
         if self._legacy_info is not None:  # a 0.1-API task (seen at its first step): info from step(), as before
             self._legacy_info = _legacy_task_info(self.task, self.task.step(self.core, r, np.zeros(self.n, bool))[2])

@@ -157,7 +157,17 @@ class WorldVectorEnv(VectorEnv):
             infos["final_info"] = _object_info(tr.info, lanes, n)
             infos["_final_obs"] = done.copy()
             infos["_final_info"] = done.copy()
-            tr_reset = self._reset_lanes(lanes, np.zeros(len(lanes), np.int64))
+            try:
+                tr_reset = self._reset_lanes(lanes, np.zeros(len(lanes), np.int64))
+            except BaseException as e:
+                # the step itself is whole (every lane moved, scored and counted) and the failed
+                # reset changed nothing: these lanes are reset first at the next step (as in
+                # NEXT_STEP), with the same seeds, so nothing drifts; only this call's return is lost
+                self._obs, self._last = tr.obs, tr.result
+                self.autoreset[lanes] = True
+                e.add_note(f"the step was applied; lanes {lanes.tolist()} ended and their autoreset failed: "
+                           "the next step() resets them first (or call reset())")
+                raise
             tr = _merge(tr, tr_reset, lanes)
             for k, v in _with_masks(tr.info, n).items():
                 infos[k] = v

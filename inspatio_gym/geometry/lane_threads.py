@@ -8,6 +8,12 @@ lanes itself and a Python worker thread the rest (the kernels release the GIL).
 layer is about as fast but GNU OpenMP terminates forked children that use it. Here the pool belongs to the process that made it: a forked child builds
 its own on first use, so fork-based vector envs are safe, and any number of threads may
 call at once.
+
+The count is fixed (INSPATIO_GYM_THREADS, else the CPUs), not governed by the load as the
+generator's torch threads are (backends.threads): these threads never spin at a barrier, so
+a busy process on the same cores costs them no more than it costs one thread
+(benchmarks/bench_lane_threads.py); several env processes on the same cores do a little
+better at one each, which the RLlib creator sets in its runners.
 """
 
 from __future__ import annotations

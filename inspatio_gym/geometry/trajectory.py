@@ -52,7 +52,12 @@ def load_trajectory(path: str | Path) -> Trajectory:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"trajectory file not found: {str(path)!r}")
-    return parse_trajectory(path.read_text(), name=path.stem)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"trajectory file {str(path)!r} is not UTF-8 text (byte {e.start}: {e.object[e.start:e.start + 1]!r}); "
+                         "a trajectory is a text file of keyframe lines") from None
+    return parse_trajectory(text, name=path.stem)
 
 
 def interpolate_keys(keys: np.ndarray, n: int) -> np.ndarray:

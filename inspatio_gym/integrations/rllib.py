@@ -16,11 +16,13 @@ them through the world registry, whatever the number of envs RLlib makes.
 
 Each runner process is an env process on shared cores: unless env_config asks for
 ``threads`` (``backend_options={"threads": n}``), the creator keeps torch to one intra-op
-thread there, so N runners on N cores never oversubscribe.
+thread there and the warp's lane threads to one (INSPATIO_GYM_THREADS, unless already set),
+so N runners on N cores never oversubscribe.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping
 
 import gymnasium as gym
@@ -51,8 +53,10 @@ def _split(env_config: Mapping[str, Any] | None) -> tuple[str, int | None, dict[
 
 def _one_thread_unless_asked(kwargs: dict[str, Any]) -> None:
     """An env runner is one of several processes on the machine's cores: one torch thread
-    each unless the config asks for more (torch's default, one per core, oversubscribes)."""
+    and one lane thread each unless the config asks for more (the defaults, one per core,
+    oversubscribe: benchmarks/bench_contention.py, bench_lane_threads.py)."""
     asked = kwargs.get("threads") or (kwargs.get("backend_options") or {}).get("threads")
+    os.environ.setdefault("INSPATIO_GYM_THREADS", str(asked or 1))
     if asked is None:
         import torch
 
