@@ -12,10 +12,17 @@ __all__ = ["main"]
 
 
 def _rollout(args: argparse.Namespace) -> int:
-    from .envs.world_env import WorldEnv
-    from .io.media import contact_sheet, write_mp4, write_png
-    from .rollout import record, resolve_trajectory
+    import numpy as np
 
+    from .envs.world_env import WorldEnv
+    from .io.media import contact_sheet, stack_sheets, write_mp4, write_png
+    from .rollout import record, resolve_trajectory, step_labels
+
+    backends = [b.strip() for b in args.compare.split(",")] if args.compare else [args.backend]
+    bad = [b for b in backends if b not in ("warp", "star")]
+    if bad or len(set(backends)) != len(backends) or (args.compare and len(backends) < 2):
+        raise ValueError(f"--compare takes two or more distinct backends from warp, star (e.g. warp,star), "
+                         f"got {args.compare!r}")
     traj = resolve_trajectory(args.traj) if args.traj else None
     world_options = {}
     if args.max_frames is not None:
@@ -27,36 +34,49 @@ def _rollout(args: argparse.Namespace) -> int:
     if args.geometry:
         world_options["geometry"] = args.geometry
     action_mode = "continuous" if traj is not None and args.action_mode == "orbit" else args.action_mode
-    env = WorldEnv(
-        video=args.video,
-        world=args.world,
-        width=args.width,
-        height=args.height,
-        action_mode=action_mode,
-        time_mode=args.time_mode,
-        world_options=world_options,
-        render_mode="rgb_array",
-        backend=args.backend,
-        backend_options={"checkpoint": args.checkpoint, "device": args.device} if args.backend == "star" else None,
-    )
-    t0 = time.perf_counter()
-    rec = record(env, args.steps, args.policy, traj, args.relative_to_source, args.rotation_only, args.r_scale,
-                 args.seed, debug=args.debug)
-    dt = time.perf_counter() - t0
     out = Path(args.out)
-    fps = env.world.fps if env.world is not None else 12.0
     upscale = max(1, 256 // max(args.width, args.height))
-    mp4 = write_mp4(out / "rollout.mp4", rec.frames, fps, upscale)
-    png = write_png(out / "contact_sheet.png", contact_sheet(rec.frames, upscale=max(1, 128 // args.width)))
-    print(f"world: {env.world}")
-    print(f"{len(rec.frames)} frames in {dt:.2f} s ({len(rec.frames) / dt:.1f} frames/s incl. world build); "
-          f"collisions: {sum(i['collided'] for i in rec.infos)}, mean coverage: "
-          f"{sum(i['coverage'] for i in rec.infos) / len(rec.infos):.3f}")
-    print(f"wrote {mp4}")
-    print(f"wrote {png}")
-    if args.debug:
-        dbg = write_mp4(out / "debug.mp4", rec.debug, fps, upscale)
-        print(f"wrote {dbg}")
+    runs, sheets = {}, []
+    for backend in backends:
+        env = WorldEnv(
+            video=args.video,
+            world=args.world,
+            width=args.width,
+            height=args.height,
+            action_mode=action_mode,
+            time_mode=args.time_mode,
+            world_options=world_options,
+            render_mode="rgb_array",
+            backend=backend,
+            backend_options={"checkpoint": args.checkpoint, "device": args.device} if backend == "star" else None,
+        )
+        t0 = time.perf_counter()
+        rec = record(env, args.steps, args.policy, traj, args.relative_to_source, args.rotation_only, args.r_scale,
+                     args.seed, debug=args.debug)
+        dt = time.perf_counter() - t0
+        runs[backend] = rec
+        fps = env.world.fps if env.world is not None else 12.0
+        suffix = f"_{backend}" if args.compare else ""
+        title = f"{backend} backend | {env.world.name if env.world is not None else ''} | {args.width}x{args.height}"
+        sheet = contact_sheet(rec.frames, upscale=max(1, 128 // args.width), labels=step_labels(rec), title=title)
+        mp4 = write_mp4(out / f"rollout{suffix}.mp4", rec.frames, fps, upscale)
+        if backend == backends[0]:
+            print(f"world: {env.world}")
+        print(f"{backend}: {len(rec.frames)} frames in {dt:.2f} s ({len(rec.frames) / dt:.1f} frames/s incl. world "
+              f"build); collisions: {sum(i['collided'] for i in rec.infos)}, mean coverage: "
+              f"{sum(i['coverage'] for i in rec.infos) / len(rec.infos):.3f}")
+        print(f"wrote {mp4}")
+        if args.compare:
+            sheets.append(sheet)
+        else:
+            print(f"wrote {write_png(out / 'contact_sheet.png', sheet)}")
+        if args.debug:
+            print(f"wrote {write_mp4(out / f'debug{suffix}.mp4', rec.debug, fps, upscale)}")
+    if args.compare:
+        n = min(len(r.frames) for r in runs.values())
+        side = [np.concatenate([r.frames[k] for r in runs.values()], 1) for k in range(n)]
+        print(f"wrote {write_mp4(out / 'compare.mp4', side, fps, upscale)} ({' | '.join(backends)})")
+        print(f"wrote {write_png(out / 'contact_sheet.png', stack_sheets(sheets))}")
     return 0
 
 
@@ -102,12 +122,22 @@ def _preprocess(args: argparse.Namespace) -> int:
 def _cache(args: argparse.Namespace) -> int:
     from .recon.disk_cache import cache_root, clear_entries, list_entries
 
+    folder = cache_root() / "worlds"
     if args.action == "clear":
+        if not args.yes:
+            what = f"{len(args.keys)} entr{'y' if len(args.keys) == 1 else 'ies'}" if args.keys else "every entry"
+            if not sys.stdin.isatty():
+                print(f"error: cache clear would remove {what} in {folder}; pass --yes to confirm "
+                      "(no terminal to ask)", file=sys.stderr)
+                return 2
+            if input(f"remove {what} in {folder}? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("nothing removed")
+                return 1
         n = clear_entries(args.keys or None)
-        print(f"removed {n} entr{'y' if n == 1 else 'ies'} from {cache_root() / 'worlds'}")
+        print(f"removed {n} entr{'y' if n == 1 else 'ies'} from {folder}")
         return 0
     entries = list_entries()
-    print(f"{len(entries)} preprocessed world(s) in {cache_root() / 'worlds'}")
+    print(f"{len(entries)} preprocessed world(s) in {folder}")
     for e in entries:
         print(f"  {e['key']}  {e['frames']} frames  {e['bytes'] / 1e6:.1f} MB  "
               f"{e['fallback'] or 'sfm'}  {e['video']}")
@@ -135,25 +165,44 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default after its help, unless there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        h = action.help or ""
+        d = action.default
+        if "%(default)" in h or d is None or d is False or d == argparse.SUPPRESS or not action.option_strings:
+            return h
+        return f"{h} (default: %(default)s)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="inspatio-gym", description="Interactive worlds from one reference video.")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = argparse.ArgumentParser(prog="inspatio-gym", description="Interactive worlds from one reference video.",
+                                formatter_class=_Help)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--threads", type=int, default=None,
+    common.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for torch and the warp's lanes (default: torch's count, lowered to 1 "
                              "step by step while that is faster, e.g. when other processes share the cores)")
-    r = sub.add_parser("rollout", parents=[common],
-                       help="walk a camera through a world and write an MP4 and a contact sheet")
+    r = sub.add_parser("rollout", parents=[common], formatter_class=_Help,
+                       help="walk a camera through a world and write an MP4 and a contact sheet",
+                       description="Walk a camera through a world (the embedded procedural room, a procedural spec "
+                                   "or your video) and write rollout.mp4 and a labelled contact_sheet.png.")
     src = r.add_mutually_exclusive_group()
     src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
     src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
-    r.add_argument("--traj", help="trajectory file or built-in name (x_y_circle_cycle, zoom_out_in)")
-    r.add_argument("--policy", choices=["scripted", "random"], default="scripted")
-    r.add_argument("--steps", type=int, default=96)
-    r.add_argument("--width", type=int, default=64)
-    r.add_argument("--height", type=int, default=64)
-    r.add_argument("--action-mode", choices=["discrete", "continuous", "orbit"], default="discrete")
-    r.add_argument("--time-mode", choices=["play", "loop", "pingpong", "freeze"], default="loop")
+    r.add_argument("--traj", help="trajectory file or built-in name (x_y_circle_cycle, zoom_out_in); "
+                                  "replaces --policy")
+    r.add_argument("--policy", choices=["scripted", "random"], default="scripted",
+                   help="scripted: a fixed walk (forward, turns, strafes); random: uniform actions from --seed")
+    r.add_argument("--steps", type=int, default=96, help="steps to take (frames written: steps + 1)")
+    r.add_argument("--width", type=int, default=64, help="observation width in pixels")
+    r.add_argument("--height", type=int, default=64, help="observation height in pixels")
+    r.add_argument("--action-mode", choices=["discrete", "continuous", "orbit"], default="discrete",
+                   help="the env's action space (a trajectory in orbit mode is replayed as continuous poses)")
+    r.add_argument("--time-mode", choices=["play", "loop", "pingpong", "freeze"], default="loop",
+                   help="how the reference time moves per step; the env's default is play, which ends the "
+                        "episode at the video's last frame, so a rollout loops to keep walking")
     r.add_argument("--max-frames", type=int, default=None, help="read at most this many video frames")
     r.add_argument("--stride", type=int, default=1, help="keep every n-th video frame")
     r.add_argument("--depth", help=".npy/.npz depth (and poses) for the video")
@@ -161,15 +210,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--relative-to-source", action="store_true", help="trajectory offsets ride on the source camera")
     r.add_argument("--rotation-only", action="store_true", help="trajectory rotations only (pan/tilt)")
     r.add_argument("--r-scale", type=float, default=1.0, help="multiply the trajectory's r")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--seed", type=int, default=0, help="seeds the reset and the random policy")
     r.add_argument("--backend", choices=["warp", "star"], default="warp",
                    help="warp: the geometric baseline; star: the trained world model (shipped checkpoint)")
+    r.add_argument("--compare", metavar="B1,B2",
+                   help="run the same actions with each backend (e.g. warp,star): rollout_<backend>.mp4 each, "
+                        "compare.mp4 side by side and one contact sheet with a row per backend")
     r.add_argument("--checkpoint", help="a STAR checkpoint (.safetensors; default: the shipped one)")
     r.add_argument("--device", default="auto", help="star: cpu, cuda or auto")
     r.add_argument("--debug", action="store_true", help="also write debug.mp4: reference | render | observation")
     r.add_argument("--out", default="outputs/rollout", help="output folder")
     r.set_defaults(func=_rollout)
-    pp = sub.add_parser("preprocess", parents=[common], help="reconstruct a video's poses and depth once, into the on-disk cache")
+    pp = sub.add_parser("preprocess", parents=[common], formatter_class=_Help,
+                        help="reconstruct a video's poses and depth once, into the on-disk cache",
+                        description="Reconstruct a video's camera poses and depth (SfM + plane sweep on the CPU) "
+                                    "into the on-disk cache that gym.make(video=...) reads.")
     pp.add_argument("video", help="video file or image folder")
     pp.add_argument("--long-side", type=int, default=320, help="working resolution (pixels, long side)")
     pp.add_argument("--max-frames", type=int, default=300, help="longer videos are subsampled evenly")
@@ -177,15 +232,22 @@ def build_parser() -> argparse.ArgumentParser:
     pp.add_argument("--out", help="also write report.json and a depth.png preview here")
     pp.add_argument("--quiet", action="store_true", help="no progress bars")
     pp.set_defaults(func=_preprocess)
-    c = sub.add_parser("cache", help="list or clear preprocessed worlds ($INSPATIO_GYM_CACHE)")
-    c.add_argument("action", choices=["list", "clear"])
+    c = sub.add_parser("cache", formatter_class=_Help, help="list or clear preprocessed worlds",
+                       description="List or clear the preprocessed worlds in the cache folder's worlds/: "
+                                   "$INSPATIO_GYM_CACHE, else $XDG_CACHE_HOME/inspatio_gym, else "
+                                   "~/.cache/inspatio_gym (both commands print it).")
+    c.add_argument("action", choices=["list", "clear"], help="list the entries, or remove them")
     c.add_argument("keys", nargs="*", help="entries to clear (default: all)")
+    c.add_argument("--yes", "-y", action="store_true", help="clear without asking")
     c.set_defaults(func=_cache)
-    t = sub.add_parser("train", parents=[common], help="run (or resume) a training stage; works under torchrun")
+    t = sub.add_parser("train", parents=[common], formatter_class=_Help,
+                       help="run (or resume) a training stage; works under torchrun",
+                       description="Run or resume one training stage from a TOML config (rerun the same command "
+                                   "to resume from out/state.safetensors).")
     t.add_argument("stage", nargs="?", choices=["vae", "teacher", "causal", "distill", "refine"],
                    help="the stage (checked against the config's)")
     t.add_argument("--config", required=True, help="a TOML file in configs/train/")
-    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where to train")
     t.add_argument("--steps", type=int, help="override the config's steps")
     t.add_argument("--batch", type=int, help="override the config's batch (per process)")
     t.add_argument("--seed", type=int, help="override the config's seed")
@@ -216,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # files are written atomically: an interrupted write leaves nothing
+        print(f"\ninterrupted: {args.command} stopped; nothing half-written was left", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

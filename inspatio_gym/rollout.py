@@ -12,7 +12,7 @@ from tqdm import tqdm
 from .envs.world_env import WorldEnv
 from .geometry.trajectory import Trajectory, load_trajectory, trajectory_poses
 
-__all__ = ["Recording", "BUILTIN_TRAJECTORIES", "resolve_trajectory", "scripted_actions", "record"]
+__all__ = ["Recording", "BUILTIN_TRAJECTORIES", "resolve_trajectory", "scripted_actions", "record", "step_labels"]
 
 BUILTIN_TRAJECTORIES = {p.stem: p for p in (Path(__file__).parent / "data" / "trajectories").glob("*.txt")}
 
@@ -27,6 +27,21 @@ class Recording:
     frames: list[np.ndarray] = field(default_factory=list)
     debug: list[np.ndarray] = field(default_factory=list)
     infos: list[dict] = field(default_factory=list)
+
+
+RED = (200, 30, 30)
+
+
+def step_labels(rec: Recording) -> list[list[object]]:
+    """Caption lines per recorded frame for a contact sheet: the step, the covered share of
+    the view, and in red what blocked the move there (collision, leash, coverage floor)."""
+    out: list[list[object]] = []
+    for k, info in enumerate(rec.infos):
+        lines: list[object] = [f"step {k}  cov {float(info.get('coverage', 0.0)):.2f}"]
+        blocked = info.get("blocked") or ("collision" if info.get("collided") else "")
+        lines.append((f"blocked: {blocked}", RED) if blocked else "")
+        out.append(lines)
+    return out
 
 
 def resolve_trajectory(name_or_path: str | Path) -> Trajectory:

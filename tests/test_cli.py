@@ -105,3 +105,88 @@ def test_examples_run(tmp_path, script, args, expect):
     proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert expect in proc.stdout
+
+
+def test_every_option_explains_itself_and_shows_its_default():
+    from inspatio_gym.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    for name, sub in subs.choices.items():
+        text = sub.format_help()
+        for action in sub._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help text"
+            if action.option_strings and action.default not in (None, False):
+                assert f"(default: {action.default})" in " ".join(text.split()), (name, action.option_strings)
+
+
+def test_help_imports_nothing_heavy():
+    """--help answers at once: parsing imports neither torch, numpy, gymnasium nor numba."""
+    code = ("import sys\nfrom inspatio_gym.cli import main\n"
+            "for cmd in ([], ['rollout'], ['preprocess'], ['cache'], ['train']):\n"
+            "    try:\n        main(cmd + ['--help'])\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in ('torch', 'numpy', 'gymnasium', 'numba', 'cv2') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout[-300:] + proc.stderr
+
+
+def test_cache_clear_asks_unless_yes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("INSPATIO_GYM_CACHE", str(tmp_path))
+    entry = tmp_path / "worlds" / "abc123"
+    entry.mkdir(parents=True)
+    monkeypatch.setattr(sys, "stdin", open(os.devnull))  # no terminal: refuse, name the folder
+    assert main(["cache", "clear"]) == 2
+    err = capsys.readouterr().err
+    assert "--yes" in err and str(tmp_path / "worlds") in err and entry.is_dir()
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Tty())
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    assert main(["cache", "clear"]) == 1 and entry.is_dir()
+    monkeypatch.setattr("builtins.input", lambda prompt: "y")
+    assert main(["cache", "clear"]) == 0 and not entry.exists()
+    assert str(tmp_path / "worlds") in capsys.readouterr().out
+
+
+def test_ctrl_c_ends_with_one_line(monkeypatch, capsys):
+    import inspatio_gym.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_rollout", interrupted)
+    assert cli.main(["rollout"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("interrupted") and "Traceback" not in err
+
+
+def test_rollout_compare_runs_the_same_actions_on_each_backend(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["rollout", "--compare", "warp,star", "--steps", "6", "--out", str(out), "--world", "procedural:num_frames=8"]
+    assert main(argv) == 0
+    for name in ("rollout_warp.mp4", "rollout_star.mp4", "compare.mp4", "contact_sheet.png"):
+        assert (out / name).is_file(), name
+    assert _frames_in(out / "compare.mp4") == 7
+    cap = cv2.VideoCapture(str(out / "compare.mp4"))
+    assert cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 2 * cap.get(cv2.CAP_PROP_FRAME_HEIGHT)  # warp | star
+    cap.release()
+    printed = capsys.readouterr().out
+    assert "warp:" in printed and "star:" in printed
+    assert main(["rollout", "--compare", "warp,splat", "--out", str(out)]) == 2
+    assert "'warp,splat'" in capsys.readouterr().err
+
+
+def test_contact_sheet_labels_sit_under_their_tiles():
+    frames = [np.full((16, 16, 3), 60, np.uint8) for _ in range(3)]
+    plain = contact_sheet(frames, upscale=4)
+    labelled = contact_sheet(frames, upscale=4, labels=[["step 0", ("blocked", (200, 30, 30))]] * 3, title="warp")
+    assert labelled.shape[1] == plain.shape[1] and labelled.shape[0] > plain.shape[0]
+    reddish = (labelled[..., 0] > 150) & (labelled[..., 1] < 120)
+    assert reddish.any()  # the coloured line was drawn
+    with pytest.raises(ValueError, match="2 label lists for 3 frames"):
+        contact_sheet(frames, labels=[["a"], ["b"]])

@@ -528,7 +528,7 @@ def test_cli_preprocess_and_cache(clips, own_cache, tmp_path, capsys):
     assert main(["cache", "list"]) == 0
     listed = capsys.readouterr().out
     assert "1 preprocessed world(s)" in listed and key in listed and str(clip) in listed
-    assert main(["cache", "clear"]) == 0
+    assert main(["cache", "clear", "--yes"]) == 0
     assert "removed 1 entry" in capsys.readouterr().out
     assert list_entries() == []
 

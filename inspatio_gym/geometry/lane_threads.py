@@ -19,6 +19,7 @@ better at one each, which the RLlib creator sets in its runners.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
@@ -58,6 +59,28 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
+_checked: set[int] = set()
+_told = False
+
+
+def _note_first_compile(kernel: Callable[..., None]) -> None:
+    """Before a kernel's first call in this process: if numba has it neither compiled nor in
+    its disk cache, say that the wait is a one-time compile (the first run in a fresh
+    environment compiles every warp kernel, about 20 s on 2 cores; later runs load them)."""
+    global _told
+    _checked.add(id(kernel))
+    if _told or getattr(kernel, "signatures", True):
+        return
+    try:
+        cached = os.path.exists(kernel._cache._cache_file._index_path)  # type: ignore[attr-defined]
+    except AttributeError:  # not a caching numba dispatcher (or numba's internals moved)
+        return
+    if not cached:
+        _told = True
+        print("inspatio_gym: compiling the warp's kernels once (about 20 s on 2 cores); later runs load them "
+              "from numba's cache", file=sys.stderr, flush=True)
+
+
 def run_lanes(kernel: Callable[..., None], args: Sequence, lane_args: Sequence[int], lanes: int,
               min_lanes_per_thread: int = 2) -> None:
     """kernel(*args) over `lanes` lanes, in contiguous chunks on up to num_threads() threads.
@@ -66,6 +89,8 @@ def run_lanes(kernel: Callable[..., None], args: Sequence, lane_args: Sequence[i
     chunk); the other arguments are passed whole. The kernel must write only its own
     lanes' outputs and release the GIL; the calling thread runs the first chunk.
     """
+    if id(kernel) not in _checked:
+        _note_first_compile(kernel)
     n = lanes // max(1, min_lanes_per_thread)
     if n > 1:  # (a single env's step does not even look the thread count up)
         n = min(num_threads(), n)
