@@ -1,4 +1,4 @@
-"""The inspatio-gym command: rollout, preprocess, cache, train (more subcommands arrive with their issues)."""
+"""The inspatio-gym command: rollout, play, serve, preprocess, cache, train."""
 
 from __future__ import annotations
 
@@ -77,6 +77,30 @@ def _rollout(args: argparse.Namespace) -> int:
         side = [np.concatenate([r.frames[k] for r in runs.values()], 1) for k in range(n)]
         print(f"wrote {write_mp4(out / 'compare.mp4', side, fps, upscale)} ({' | '.join(backends)})")
         print(f"wrote {write_png(out / 'contact_sheet.png', stack_sheets(sheets))}")
+    return 0
+
+
+def _world_options(args: argparse.Namespace) -> dict:
+    opts: dict = {}
+    if getattr(args, "max_frames", None) is not None:
+        opts["max_frames"] = args.max_frames
+    if getattr(args, "geometry", None):
+        opts["geometry"] = args.geometry
+    return opts
+
+
+def _play(args: argparse.Namespace) -> int:
+    from .io.window import NoDisplayError
+    from .viewer.play import play
+
+    options = dict(video=args.video, world=args.world, width=args.width, height=args.height, backend=args.backend,
+                   time_mode=args.time_mode, world_options=_world_options(args))
+    try:
+        saved = play(options, out=args.out, fps=args.fps, seed=args.seed)
+    except (NoDisplayError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{len(saved)} recording(s)")
     return 0
 
 
@@ -221,6 +245,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--debug", action="store_true", help="also write debug.mp4: reference | render | observation")
     r.add_argument("--out", default="outputs/rollout", help="output folder")
     r.set_defaults(func=_rollout)
+    pl = sub.add_parser("play", parents=[common], formatter_class=_Help,
+                        help="walk through a world from the keyboard in a desktop window",
+                        description="Walk through a world live in a desktop window (pygame: the [viz] extra). "
+                                    "W/S or Up/Down move, A/D strafe, Left/Right or Q/E turn, R/F look up/down, "
+                                    "Space starts and stops recording an MP4, Esc quits. The overlay shows "
+                                    "backend, time, pose and coverage. Without a display it says so; "
+                                    "`inspatio-gym serve` is the browser viewer.")
+    src = pl.add_mutually_exclusive_group()
+    src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
+    src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
+    pl.add_argument("--backend", choices=["warp", "star"], default="warp", help="what renders the views")
+    pl.add_argument("--width", type=int, default=128, help="view width in pixels (the window scales it up)")
+    pl.add_argument("--height", type=int, default=128, help="view height in pixels")
+    pl.add_argument("--time-mode", choices=["play", "loop", "pingpong", "freeze"], default="loop",
+                    help="how the reference video's time moves per frame (play restarts at its end)")
+    pl.add_argument("--max-frames", type=int, default=None, help="read at most this many video frames")
+    pl.add_argument("--geometry", help='"auto" (SfM, default), "plane", or a folder of depth/poses')
+    pl.add_argument("--fps", type=float, default=15.0, help="steps (frames) per second")
+    pl.add_argument("--seed", type=int, default=0, help="seeds the reset")
+    pl.add_argument("--out", default="outputs/play", help="folder for the recordings")
+    pl.set_defaults(func=_play)
     pp = sub.add_parser("preprocess", parents=[common], formatter_class=_Help,
                         help="reconstruct a video's poses and depth once, into the on-disk cache",
                         description="Reconstruct a video's camera poses and depth (SfM + plane sweep on the CPU) "

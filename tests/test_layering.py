@@ -30,7 +30,8 @@ ALLOWED: dict[str, set[str]] = {
     "eval": {"io", "geometry", "scenes", "world", "render", "backends", "model"},
     "registration": set(),
     "rollout": {"io", "geometry", "envs"},
-    "integrations": {"envs"},  # RL engines that are not Gymnasium-native: through the envs only
+    "integrations": {"envs"},
+    "viewer": {"io", "envs"},  # the live viewers sit on the envs, like a user's script  # RL engines that are not Gymnasium-native: through the envs only
     "cli": {"*"},  # the command line sits on top of everything
     "__main__": {"cli"},
     "__init__": {"*"},  # imports lazily, by name (checked below)

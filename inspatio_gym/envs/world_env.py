@@ -97,7 +97,7 @@ class WorldEnv(gym.Env):
     ['collided', 'coverage', 'frame', 'pose']
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 12}
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": 12}
 
     def __init__(self, *args: Any, render_mode: str | None = None, **options: Any) -> None:
         if len(args) > len(_POSITIONAL):
@@ -124,6 +124,11 @@ class WorldEnv(gym.Env):
         self.world: ReferenceWorld | None = None
         self.episodes: Episodes | None = None
         self._last: StepResult | None = None  # None until a reset succeeded
+        self._window: Any = None  # render_mode="human": an io.window.Window, opened at the first frame
+        if render_mode == "human":
+            from ..io.window import Window
+
+            self._window = Window("inspatio_gym", require_display=False)
 
     # -- gymnasium API -------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
@@ -144,6 +149,8 @@ class WorldEnv(gym.Env):
         prep = self.world.meta.get("preprocess") or {}
         if prep.get("fallback"):
             info["geometry_warning"] = f"{prep['fallback']}: {prep.get('fallback_reason', '')}"
+        if self.render_mode == "human":
+            self.render()
         return obs, info
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict]:
@@ -151,6 +158,8 @@ class WorldEnv(gym.Env):
             raise RuntimeError("step() called before reset(): call env.reset() first")
         tr = self.episodes.step((action,))
         self._last = tr.result
+        if self.render_mode == "human":
+            self.render()
         return self._one(tr)
 
     def step_pose(self, c2w: np.ndarray) -> tuple[Any, float, bool, bool, dict]:
@@ -160,11 +169,18 @@ class WorldEnv(gym.Env):
         """
         if self._last is None:
             raise RuntimeError("step_pose() called before reset(): call env.reset() first")
-        c2w = np.asarray(c2w, dtype=np.float64)
+        given = c2w
+        try:
+            c2w = np.asarray(given, dtype=np.float64)
+        except (TypeError, ValueError):  # numpy's message names neither the pose nor the value
+            raise ValueError(f"pose must be a 4x4 camera-to-world matrix of numbers, got {given!r}") from None
         if c2w.shape != (4, 4):
-            raise ValueError(f"pose must be a 4x4 camera-to-world matrix, got shape {c2w.shape}")
+            shown = f" ({given!r})" if np.ndim(given) == 0 else ""
+            raise ValueError(f"pose must be a 4x4 camera-to-world matrix, got shape {c2w.shape}{shown}")
         tr = self.episodes.step_to(c2w[None])
         self._last = tr.result
+        if self.render_mode == "human":
+            self.render()
         return self._one(tr)
 
     # the options a user asks the env about (read-only: they were validated together)
@@ -185,8 +201,21 @@ class WorldEnv(gym.Env):
         return obs, float(tr.reward[0]), bool(tr.terminated[0]), bool(tr.truncated[0]), lane_info(tr.info, 0)
 
     def render(self) -> np.ndarray | None:
+        """rgb_array: the current view [H, W, 3]; human: the view shown in a window (pygame,
+        the [viz] extra), which reset() and step() also do, as Gymnasium's human mode asks."""
+        if self.render_mode == "human":
+            if self._last is None:
+                raise RuntimeError("render() called before reset()")
+            self._window.show(self._last.view.rgb[0])
+            self._window.events()  # keeps the window responsive
+            return None
         views = rendered(self.render_mode, self._last)
         return None if views is None else views[0]
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+        super().close()
 
     def debug_view(self) -> np.ndarray:
         """reference frame | render with holes in magenta | observation, side by side."""
