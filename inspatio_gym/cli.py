@@ -104,6 +104,15 @@ def _play(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from .viewer.serve import Viewer, serve
+
+    viewer = Viewer(video=args.video, world=args.world, width=args.width, height=args.height, lanes=args.lanes,
+                    fps=args.fps, backend=args.backend, time_mode=args.time_mode)
+    serve(viewer, host=args.host, port=args.port)
+    return 0
+
+
 def _preprocess(args: argparse.Namespace) -> int:
     import json
 
@@ -266,6 +275,25 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--seed", type=int, default=0, help="seeds the reset")
     pl.add_argument("--out", default="outputs/play", help="folder for the recordings")
     pl.set_defaults(func=_play)
+    sv = sub.add_parser("serve", parents=[common], formatter_class=_Help,
+                        help="a local web viewer: walk through a world from the browser",
+                        description="A web viewer on this machine: open the printed address, walk with the keyboard, "
+                                    "switch backend and time mode, record MP4s, load another video. Every open tab "
+                                    "is one lane of one batched vector env.")
+    src = sv.add_mutually_exclusive_group()
+    src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
+    src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind; anything but loopback exposes the "
+                                                        "viewer (and the files it can load) to the network")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port")
+    sv.add_argument("--backend", choices=["warp", "star"], default="warp", help="the backend a new tab starts with")
+    sv.add_argument("--time-mode", choices=["play", "loop", "pingpong", "freeze"], default="loop",
+                    help="the time mode a new tab starts with")
+    sv.add_argument("--width", type=int, default=128, help="view width in pixels")
+    sv.add_argument("--height", type=int, default=128, help="view height in pixels")
+    sv.add_argument("--lanes", type=int, default=4, help="tabs per world, backend and time mode (lanes of one batch)")
+    sv.add_argument("--fps", type=float, default=15.0, help="steps per second")
+    sv.set_defaults(func=_serve)
     pp = sub.add_parser("preprocess", parents=[common], formatter_class=_Help,
                         help="reconstruct a video's poses and depth once, into the on-disk cache",
                         description="Reconstruct a video's camera poses and depth (SfM + plane sweep on the CPU) "

@@ -30,6 +30,7 @@ def test_wheel_contains_specs_and_trajectories(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "inspatio_gym/_specs/inspatio_world_v0.toml" in names
     assert "inspatio_gym/data/trajectories/zoom_out_in.txt" in names
+    assert "inspatio_gym/viewer/static/index.html" in names  # the web viewer's page
     assert any(n.endswith("entry_points.txt") for n in names)
 
 
