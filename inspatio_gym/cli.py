@@ -335,7 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     steps = getattr(args, "steps", None)
     if steps is not None and steps < 1:
-        print("error: --steps must be >= 1", file=sys.stderr)
+        print(f"error: --steps must be >= 1, got {steps}", file=sys.stderr)
+        return 2
+    seed = getattr(args, "seed", None)
+    if seed is not None and seed < 0:
+        print(f"error: --seed must be >= 0, got {seed}", file=sys.stderr)
         return 2
     threads = getattr(args, "threads", None)
     if threads is not None:
@@ -348,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["INSPATIO_GYM_THREADS"] = str(threads)  # the warp's lane threads (geometry.lane_threads)
     try:
         return int(args.func(args))
-    except (FileNotFoundError, ValueError) as e:
+    except (OSError, ValueError) as e:  # bad input, named by the message; not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # files are written atomically: an interrupted write leaves nothing

@@ -36,7 +36,10 @@ class UntrainedModelWarning(UserWarning):
 def resolve_device(device: str | torch.device) -> torch.device:
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):  # torch's own message lists its ~20 device types, not the value's use
+        raise ValueError(f"unknown device {device!r}; expected 'auto', 'cpu' or 'cuda' (or 'cuda:N')") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {str(device)!r} requested but CUDA is not available")
     return dev
@@ -96,6 +99,12 @@ class StarBackend(Backend):
                  device: str = "auto", threads: int | None = None, compile: bool = False,
                  seed_weights: int = 0, context: tuple[str, ...] = CONTEXT, sampler_steps: int | None = None,
                  keep_covered: bool = True) -> None:
+        if checkpoint is not None and not isinstance(checkpoint, (str, Path)):
+            raise TypeError(f"checkpoint must be a path to a .safetensors file, got {type(checkpoint).__name__}: "
+                            f"{checkpoint!r}")
+        if config is not None and not isinstance(config, (str, GeneratorConfig)):
+            raise TypeError(f"config must be a GeneratorConfig or a name in {sorted(CONFIGS)}, got "
+                            f"{type(config).__name__}: {config!r}")
         self.keep_covered = bool(keep_covered)
         self.context = check_context(context)
         if sampler_steps is not None and (isinstance(sampler_steps, bool) or not isinstance(sampler_steps, int)):

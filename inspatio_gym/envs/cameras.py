@@ -296,6 +296,16 @@ class CameraBatch:
             i = int(np.argmax(err))
             raise ValueError(f"poses must have orthonormal rotations (rigid camera-to-world): pose {i} is "
                              f"{c2w[i].tolist()} (|R R^T - I| = {err[i]:.3g})")
+        det = np.linalg.det(R)
+        if (det < 0).any():  # a reflection passes R R^T = I: it would mirror the view
+            i = int(np.argmin(det))
+            raise ValueError(f"poses must be rotations, not reflections (det R = +1): pose {i} is {c2w[i].tolist()} "
+                             f"(det R = {det[i]:.3g})")
+        row = np.abs(c2w[:, 3] - [0.0, 0.0, 0.0, 1.0]).max(axis=1)
+        if (row > 1e-9).any():
+            i = int(np.argmax(row))
+            raise ValueError(f"poses must have the last row [0, 0, 0, 1] (rigid camera-to-world): pose {i} is "
+                             f"{c2w[i].tolist()}")
         with self._atomic():
             self.rig.set_pose(self.all_lanes, c2w)
             self.k += 1

@@ -98,9 +98,14 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
         bad = sorted(set(options or {}) - {"start_frame"})
         if bad:  # PettingZoo's conformance test passes arbitrary options: warn, do not fail
             warnings.warn(f"ignoring unknown reset option(s) {bad}; known: ['start_frame']", stacklevel=2)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+            raise ValueError(f"seed must be an integer >= 0 or None, got {seed!r}")
+        start = (options or {}).get("start_frame", 0)
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)):
+            raise ValueError(f"start_frame must be an integer, got {start!r}")
+        start = int(start)
         if seed is not None:
             self._rngs = [seeding.np_random(int(seed) + i)[0] for i in range(n)]
-        start = int((options or {}).get("start_frame", 0))
         offsets = self._spawn_offsets(start)
         tr = self.episodes.reset(np.arange(n), np.full(n, start), self._rngs, offsets)
         self.agents = list(self.possible_agents)
@@ -110,6 +115,9 @@ class MultiAgentWorldEnv(ParallelEnv):  # type: ignore[misc]
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         if not self.agents:
             raise RuntimeError("step() called with no live agents: call reset() first")
+        if not isinstance(actions, dict):
+            raise TypeError(f"actions must be a dict of agent name -> action, got {type(actions).__name__}: "
+                            f"{actions!r}")
         missing = [a for a in self.agents if a not in actions]
         unknown = [a for a in actions if a not in self.possible_agents]
         if missing or unknown:

@@ -149,8 +149,10 @@ class EnvOptions:
                 raise ValueError(f"{name} must be an integer in [8, 4096], got {v!r}")
         if isinstance(depth_range, bool) or not isinstance(depth_range, (int, float)) or not depth_range > 0:
             raise ValueError(f"depth_range must be a number > 0, got {depth_range!r}")
-        if backend_options is not None and not isinstance(backend_options, dict):
-            raise TypeError(f"backend_options must be a dict, got {type(backend_options).__name__}")
+        for name, opts in (("backend_options", backend_options), ("world_options", world_options),
+                           ("task_options", task_options)):
+            if opts is not None and not isinstance(opts, dict):
+                raise TypeError(f"{name} must be a dict, got {type(opts).__name__}: {opts!r}")
         backend_options = dict(backend_options or {})
         is_star = backend == "star" or getattr(backend, "name", None) == "star"
         for name, default in _MOVED_TO_BACKEND.items():
@@ -210,7 +212,10 @@ def source_fps(source: object, world_options: dict[str, Any]) -> float:
     """The frame rate the world will have, known before it is built (for render_fps)."""
     if isinstance(source, ReferenceWorld):
         return float(source.fps)
-    if "fps" in world_options:
+    if world_options.get("fps") is not None:
+        from ..io.video import check_fps
+
+        check_fps(world_options["fps"])  # named here: float("fast") would not say it is the fps
         return float(world_options["fps"])
     if isinstance(source, Path) and source.is_file():
         from ..io.video import probe_fps  # opens the file: only for videos

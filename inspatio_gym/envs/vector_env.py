@@ -86,17 +86,28 @@ class WorldVectorEnv(VectorEnv):
             seeds: list[int | None] = [None] * n
         elif isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)  # type: ignore[arg-type]
+        elif isinstance(seed, (list, tuple, np.ndarray)):
+            seeds = list(seed)
             if len(seeds) != n:
-                raise ValueError(f"seed list must have num_envs={n} entries, got {len(seeds)}")
+                raise ValueError(f"seed list must have num_envs={n} entries, got {len(seeds)}: {seed!r}")
+            for i, s in enumerate(seeds):
+                if s is not None and (isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0):
+                    raise ValueError(f"seed[{i}] must be an integer >= 0 or None, got {s!r}")
+        else:
+            raise ValueError(f"seed must be an integer >= 0, a list of num_envs={n} of them, or None, got {seed!r}")
+        if isinstance(seed, (int, np.integer)) and seed < 0:
+            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
         options = reset_options(options, RESET_OPTIONS)
         mask = np.ones(n, bool) if "reset_mask" not in options else np.asarray(options["reset_mask"])
         if mask.dtype != np.bool_ or mask.shape != (n,) or not mask.any():
             raise ValueError(f"reset_mask must be a bool array of shape ({n},) with a True entry, got {mask!r}")
         if not self._started and not mask.all():
             raise ValueError("the first reset must reset every lane (no reset_mask)")
-        start = np.broadcast_to(np.asarray(options.get("start_frame", 0)), (n,))
+        given = options.get("start_frame", 0)
+        start = np.asarray(given)
+        if start.ndim > 1 or (start.ndim == 1 and start.shape != (n,)):
+            raise ValueError(f"start_frame must be an integer or one per lane ({n}), got {given!r}")
+        start = np.broadcast_to(start, (n,))
         if not np.issubdtype(start.dtype, np.integer):
             raise ValueError(f"start_frame must be an integer or one per lane, got {options['start_frame']!r}")
         for i in np.flatnonzero(mask):

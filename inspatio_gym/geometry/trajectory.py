@@ -33,6 +33,8 @@ class Trajectory:
 
 def parse_trajectory(text: str, name: str = "trajectory") -> Trajectory:
     """Parse the 3-line format; raises ValueError naming the bad line or value."""
+    if not isinstance(text, str):
+        raise TypeError(f"trajectory {name!r} must be given as text (str), got {type(text).__name__}")
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if len(lines) != 3:
         raise ValueError(f"trajectory {name!r} must have 3 non-empty lines (pitch, yaw, r), got {len(lines)}")
@@ -43,15 +45,20 @@ def parse_trajectory(text: str, name: str = "trajectory") -> Trajectory:
         except ValueError as e:
             raise ValueError(f"trajectory {name!r}: bad number in the {label} line: {e}") from None
         if not np.isfinite(vals).all():
-            raise ValueError(f"trajectory {name!r}: non-finite value in the {label} line")
+            i = int(np.flatnonzero(~np.isfinite(vals))[0])
+            raise ValueError(f"trajectory {name!r}: non-finite value {line.split()[i]!r} (key {i + 1}) in the {label} line")
         keys.append(vals)
     return Trajectory(*keys, name=name)
 
 
 def load_trajectory(path: str | Path) -> Trajectory:
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise IsADirectoryError(f"trajectory {str(path)!r} is a directory, not a trajectory file")
+    if not path.exists():
         raise FileNotFoundError(f"trajectory file not found: {str(path)!r}")
+    if not path.is_file():  # a FIFO or a device: reading it might never end
+        raise ValueError(f"trajectory {str(path)!r} is not a regular file (a FIFO, socket or device)")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
@@ -120,6 +127,9 @@ def trajectory_poses(
     source_c2w = np.asarray(source_c2w, dtype=np.float64)
     if source_c2w.ndim != 3 or source_c2w.shape[1:] != (4, 4) or len(source_c2w) == 0:
         raise ValueError(f"source poses must be [N,4,4] with N >= 1, got shape {source_c2w.shape}")
+    if isinstance(r_scale, bool) or not isinstance(r_scale, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(r_scale):
+        raise ValueError(f"r_scale must be a finite number, got {r_scale!r}")
     n = len(source_c2w)
     pitch = interpolate_keys(traj.pitch, n)
     yaw = interpolate_keys(traj.yaw, n)

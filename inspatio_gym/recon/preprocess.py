@@ -241,6 +241,9 @@ def preprocess_video(path: str | Path, settings: PreprocessSettings = Preprocess
                      progress: bool = True, pattern: str | None = None) -> Preprocessed:
     """Geometry of a video file or image folder (see the module docstring); pattern selects
     a folder's images (glob)."""
+    if not isinstance(settings, PreprocessSettings):
+        raise TypeError(f"settings must be a PreprocessSettings (e.g. PreprocessSettings(long_side=480)), got "
+                        f"{type(settings).__name__}: {settings!r}")
     s = settings
     path = Path(path)
     t_start = time.perf_counter()

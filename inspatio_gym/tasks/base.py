@@ -13,7 +13,16 @@ from gymnasium import spaces
 
 from ..control.session import Sessions, StepResult
 
-__all__ = ["Task", "horizontal_frame"]
+__all__ = ["Task", "check_numbers", "horizontal_frame"]
+
+
+def check_numbers(**values: object) -> None:
+    """Each task option a finite real number, or a ValueError naming it and its value (a
+    string used to fail as "'<=' not supported between instances of 'str' and 'int'", and
+    nan to pass every range check)."""
+    for name, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not np.isfinite(v):
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
 
 
 def horizontal_frame(c2w: np.ndarray, anchor: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..control.session import Sessions, StepResult
 from ..geometry.camera import invert_pose
-from .base import Task
+from .base import Task, check_numbers
 
 __all__ = ["ExploreTask"]
 
@@ -22,8 +22,11 @@ class ExploreTask(Task):
     def __init__(self, voxel: float = 0.1, depth_tolerance: float = 0.05, shared: bool = False) -> None:
         """shared: one explored set for all lanes of a world (cooperative multi-agent Explore:
         every lane gets the team's newly observed fraction)."""
+        check_numbers(voxel=voxel, depth_tolerance=depth_tolerance)
         if voxel <= 0:
             raise ValueError(f"voxel must be > 0, got {voxel}")
+        if not isinstance(shared, (bool, np.bool_)):
+            raise ValueError(f"shared must be True or False, got {shared!r}")
         self.voxel = voxel
         self.tol = depth_tolerance
         self.shared = shared

@@ -14,7 +14,7 @@ from gymnasium import spaces
 
 from ..geometry.camera import rot_y
 from ..control.session import Sessions, StepResult
-from .base import Task, horizontal_frame
+from .base import Task, check_numbers, horizontal_frame
 
 __all__ = ["PointNavTask", "ImageNavTask"]
 
@@ -26,6 +26,8 @@ class PointNavTask(Task):
 
     def __init__(self, success_radius: float = 0.1, min_distance: float = 0.25, max_distance: float = 0.6,
                  progress_weight: float = 10.0, success_bonus: float = 5.0, step_cost: float = 0.01) -> None:
+        check_numbers(success_radius=success_radius, min_distance=min_distance, max_distance=max_distance,
+                      progress_weight=progress_weight, success_bonus=success_bonus, step_cost=step_cost)
         if not 0 < min_distance <= max_distance:
             raise ValueError(f"need 0 < min_distance <= max_distance, got {min_distance}, {max_distance}")
         if success_radius <= 0:

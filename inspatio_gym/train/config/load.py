@@ -70,10 +70,15 @@ def stage_config(data: dict[str, Any], where: str = "training config") -> RunCon
 def load_run_config(path: str | Path) -> RunConfig:
     """The config a TOML file of top-level keys describes (see the module docstring)."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"training config {str(path)!r} is a directory, not a TOML file")
     if not path.is_file():
         raise FileNotFoundError(f"training config not found: {str(path)!r}")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"training config {str(path)!r} is not UTF-8 text (byte {e.start}: "
+                         f"{e.object[e.start:e.start + 1]!r}); a config is a TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"cannot parse training config {str(path)!r}: {e}") from None
     return stage_config(data, f"training config {str(path)!r}")

@@ -41,6 +41,10 @@ def build_world(source: Any = None, width: int = 64, height: int = 64, **options
         return source
     if source is None or is_procedural_spec(source):
         kw = parse_procedural_spec(source) if source else {}
+        twice = sorted(k for k in set(kw) & set(options) if kw[k] != options[k])
+        if twice:  # the spec used to win silently
+            raise ValueError(f"{', '.join(f'{k}={options[k]!r}' for k in twice)} in world_options contradicts "
+                             f"the world spec {source!r}; give each option once")
         bad = set(options) - _PROCEDURAL_OPTIONS
         if bad:
             raise ValueError(f"unknown option(s) {sorted(bad)} for a procedural world "

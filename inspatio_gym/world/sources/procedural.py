@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
 from ...geometry.camera import intrinsics_from_fov
@@ -25,6 +26,7 @@ def procedural_world(
     supersample: int = 2,
 ) -> ReferenceWorld:
     """A reference video of a procedural scene with exact depth and poses."""
+    _check_options(seed, num_frames, fov, fps, supersample)
     scene = make_scene(seed, kind)
     c2w = scene.source_path(path, num_frames).to(torch.float64)
     K = intrinsics_from_fov(width, height, fov)
@@ -44,6 +46,26 @@ def procedural_world(
         depth_source="ground_truth",
         meta={"scene": scene, "seed": seed, "kind": kind, "path": path},
     )
+
+
+def _check_options(seed: Any, num_frames: Any, fov: Any, fps: Any, supersample: Any) -> None:
+    """Each option named with its bad value (a string fov used to fail as "'<' not supported
+    between instances of 'float' and 'str'", a float num_frames to be taken)."""
+    def integer(v: Any) -> bool:
+        return not isinstance(v, bool) and isinstance(v, (int, np.integer))
+
+    def number(v: Any) -> bool:
+        return not isinstance(v, bool) and isinstance(v, (int, float, np.integer, np.floating)) and bool(np.isfinite(v))
+
+    if not integer(seed):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    for name, v in (("num_frames", num_frames), ("supersample", supersample)):
+        if not integer(v) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if not (number(fov) and 0 < fov < 180):
+        raise ValueError(f"fov must be a number of degrees in (0, 180), got {fov!r}")
+    if not (number(fps) and fps > 0):
+        raise ValueError(f"fps must be a number > 0, got {fps!r}")
 
 
 def is_procedural_spec(source: Any) -> bool:
