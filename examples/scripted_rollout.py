@@ -10,7 +10,7 @@ import argparse
 
 from inspatio_gym import WorldEnv
 from inspatio_gym.io.media import contact_sheet, write_mp4, write_png
-from inspatio_gym.rollout import record, resolve_trajectory
+from inspatio_gym.rollout import record, resolve_trajectory, step_labels
 
 
 def main() -> None:
@@ -28,7 +28,9 @@ def main() -> None:
     fps = env.world.fps if env.world else 12
     print("wrote", write_mp4(f"{args.out}/rollout.mp4", rec.frames, fps, upscale=2))
     print("wrote", write_mp4(f"{args.out}/debug.mp4", rec.debug, fps, upscale=2))
-    print("wrote", write_png(f"{args.out}/contact_sheet.png", contact_sheet(rec.frames, upscale=1)))
+    sheet = contact_sheet(rec.frames, upscale=1, labels=step_labels(rec),
+                          title=f"warp backend | {env.world.name if env.world else ''} | trajectory {args.traj}")
+    print("wrote", write_png(f"{args.out}/contact_sheet.png", sheet))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Steps per second of the natively batched vector env against num_envs.
 
     python examples/vector_throughput.py                 # warp backend, 64x64
-    python examples/vector_throughput.py --backend star  # the generator (random weights warn)
+    python examples/vector_throughput.py --backend star  # the trained generator (shipped checkpoint)
 """
 
 from __future__ import annotations

@@ -93,7 +93,9 @@ def test_example_scripted_rollout_runs(tmp_path):
     ("vector_throughput.py", ["--envs", "1,2", "--seconds", "0.3"], "num_envs   2"),
     ("train_ppo_pointnav.py", ["--timesteps", "256", "--num-envs", "2", "--eval-episodes", "1",
                                "--world", "procedural:num_frames=8", "--max-steps", "10"], "ppo_success"),
-    ("multi_agent_explore.py", ["--agents", "2", "--timesteps", "64", "--episode", "8",
+    ("train_ppo_pointnav.py", ["--obs", "rgb+goal", "--timesteps", "256", "--num-envs", "2", "--eval-episodes", "1",
+                               "--world", "procedural:num_frames=8", "--max-steps", "10"], '"obs": "rgb+goal"'),
+    ("multi_agent_explore.py", ["--agents", "2", "--timesteps", "64", "--episode", "8", "--eval-episodes", "2",
                                 "--world", "procedural:num_frames=8"], "explored_trained"),
 ])
 def test_examples_run(tmp_path, script, args, expect):
