@@ -27,9 +27,10 @@ ALLOWED: dict[str, set[str]] = {
     "tasks": {"io", "geometry", "world", "control"},
     "envs": {"io", "geometry", "world", "control", "render", "backends", "tasks"},
     "train": {"io", "geometry", "scenes", "world", "recon", "render", "model"},
-    "eval": {"io", "geometry", "scenes", "world", "render", "backends", "model"},
+    "eval": {"io", "geometry", "scenes", "world", "render", "backends", "model", "recon"},  # recon: poses re-estimated by SfM
     "registration": set(),
     "rollout": {"io", "geometry", "envs"},
+    "eval_suite": {"io", "geometry", "world", "recon", "backends", "eval", "envs"},  # walks worlds through the envs
     "integrations": {"envs"},
     "viewer": {"io", "envs"},  # the live viewers sit on the envs, like a user's script  # RL engines that are not Gymnasium-native: through the envs only
     "cli": {"*"},  # the command line sits on top of everything
