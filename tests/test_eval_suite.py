@@ -80,3 +80,26 @@ def test_suite_end_to_end(tmp_path):
     report = (tmp_path / "REPORT.md").read_text()
     assert "RotErr" in report and "| flicker (grey levels) |" in report
     assert {p.name for p in paths} >= {"results.json", "REPORT.md", "procedural.png"}
+    # README's tables come from the results file, not typed
+    from inspatio_gym.eval_suite import README_END, README_MARK, write_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_MARK}\nstale\n{README_END}\nafter\n")
+    write_readme(data, readme)
+    text = readme.read_text()
+    assert "stale" not in text and "| RotErr (rad) |" in text and "2.876" in text and text.endswith("after\n")
+
+
+def test_peers_table_is_generated_from_results(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("peers", Path(__file__).resolve().parents[1] / "benchmarks" / "peers.py")
+    peers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peers)
+    res = {"inspatio WorldEnv (warp)": 1500.0, "MiniWorld-OneRoom-v0": 750.0}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{peers.MARK}\nold\n{peers.END}\nb\n")
+    peers.write_readme(res, readme)
+    text = readme.read_text()
+    assert "| MiniWorld-OneRoom-v0 | 750 | 2.00 |" in text and "old" not in text
