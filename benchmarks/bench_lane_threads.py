@@ -97,7 +97,7 @@ def main() -> None:
                 proc = competitor(load, name)
                 try:
                     use(name)
-                    rate(venv, rng, 60)  # settle (the governor finds the count for this load)
+                    rate(venv, rng, 60)  # settle after the switch
                     res[name][load].append(rate(venv, rng, args.steps))
                 finally:
                     if proc:

@@ -250,6 +250,12 @@ class _Help(argparse.RawDescriptionHelpFormatter):
         return f"{h} (default: %(default)s)"
 
 
+def _source_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
+    src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inspatio-gym", description="Interactive worlds from one reference video.",
                                 formatter_class=_Help)
@@ -262,9 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="walk a camera through a world and write an MP4 and a contact sheet",
                        description="Walk a camera through a world (the embedded procedural room, a procedural spec "
                                    "or your video) and write rollout.mp4 and a labelled contact_sheet.png.")
-    src = r.add_mutually_exclusive_group()
-    src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
-    src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
+    _source_args(r)
     r.add_argument("--traj", help="trajectory file or built-in name (x_y_circle_cycle, zoom_out_in); "
                                   "replaces --policy")
     r.add_argument("--policy", choices=["scripted", "random"], default="scripted",
@@ -302,9 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     "Space starts and stops recording an MP4, Esc quits. The overlay shows "
                                     "backend, time, pose and coverage. Without a display it says so; "
                                     "`inspatio-gym serve` is the browser viewer.")
-    src = pl.add_mutually_exclusive_group()
-    src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
-    src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
+    _source_args(pl)
     pl.add_argument("--backend", choices=["warp", "star"], default="warp", help="what renders the views")
     pl.add_argument("--width", type=int, default=128, help="view width in pixels (the window scales it up)")
     pl.add_argument("--height", type=int, default=128, help="view height in pixels")
@@ -321,9 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="A web viewer on this machine: open the printed address, walk with the keyboard, "
                                     "switch backend and time mode, record MP4s, load another video. Every open tab "
                                     "is one lane of one batched vector env.")
-    src = sv.add_mutually_exclusive_group()
-    src.add_argument("--video", help="video file or image folder (default: the embedded procedural room)")
-    src.add_argument("--world", help='procedural world spec, e.g. "procedural:seed=3,path=dolly"')
+    _source_args(sv)
     sv.add_argument("--host", default="127.0.0.1", help="address to bind; anything but loopback exposes the "
                                                         "viewer (and the files it can load) to the network")
     sv.add_argument("--port", type=int, default=8000, help="TCP port")
