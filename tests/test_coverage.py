@@ -154,3 +154,33 @@ def test_random_walk_on_the_default_world_stays_in_the_known_world():
 def test_random_walk_on_static_clips_shows_no_flat_frame(clip, no_prior_warning):
     low, flat, reasons = _walk(video=str(real_clip(clip)))
     assert low >= 0.5 and flat == 0, (low, flat, reasons)
+
+
+@pytest.mark.parametrize("action", ["turn_right", "turn_left", "look_up"])
+def test_a_held_turn_is_carried_with_a_panning_video(action):
+    """The default world's camera pans: a lane held at the floor would lose coverage with
+    every frame (turn_right reached 0 within 35 steps before the carry); it is carried with
+    the source camera instead."""
+    from inspatio_gym.control.actions import DISCRETE_ACTIONS
+
+    env = gym.make("InspatioWorld-v0")
+    env.reset(seed=0)
+    infos = _turn(env, DISCRETE_ACTIONS.index(action), 47)  # the whole clip
+    assert "coverage" in [i["blocked"] for i in infos]
+    assert min(i["coverage"] for i in infos) >= 0.5, [round(float(i["coverage"]), 3) for i in infos]
+    assert min(i["coverage_estimate"] for i in infos) >= 0.5
+    # a blocked step still moves the lane: it is carried with the source camera, not left behind
+    carried = [b for a, b in zip(infos, infos[1:]) if b["blocked"] == "coverage"
+               and not np.array_equal(a["pose"], b["pose"])]
+    assert carried
+
+
+def test_no_carry_when_time_stands_still_or_the_floor_is_off(room_world):
+    frozen = WorldEnv(world=room_world, time_mode="freeze")
+    frozen.reset(seed=0)
+    poses = [i["pose"] for i in _turn(frozen, 5, 40)]
+    np.testing.assert_array_equal(poses[-1], poses[-2])  # blocked: the pose stands, nothing carries it
+    off = gym.make("InspatioWorld-v0", min_coverage=0.0)
+    off.reset(seed=0)
+    infos = _turn(off, 6, 47)  # turn right
+    assert min(i["coverage"] for i in infos) < 0.1  # without the floor a held turn leaves the world

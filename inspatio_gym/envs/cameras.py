@@ -19,6 +19,7 @@ from ..control.coverage import COVERAGE_OFFSETS, CoverageEstimator
 from ..control.limits import ControlConfig, Obstacles
 from ..control.rig import Rig, check_limits
 from ..control.session import BLOCKED_DTYPE, Renderer, StepResult
+from ..geometry.camera import invert_pose
 from ..world.reference import ReferenceWorld
 
 __all__ = ["TIME_MODES", "CameraBatch", "StepResult"]
@@ -195,10 +196,13 @@ class CameraBatch:
             collided |= crowded
             ok &= ~crowded
         covered = None
+        carry: tuple[np.ndarray, np.ndarray] | None = None
         if self.group_coverage is not None:
-            covered = self._below_floor(cmd, state, ok, active)
+            covered, carry = self._below_floor(cmd, state, ok, active)
             ok &= ~covered
         self.rig.apply(cmd, state, ok, active, keep=covered)
+        if carry is not None:
+            self.rig.set_pose(*carry)
         blocked = _reasons(collided, leashed, covered)
         if active is None:
             self.k += 1
@@ -206,36 +210,69 @@ class CameraBatch:
         self.k += active
         return self._observe(np.flatnonzero(active), collided, leashed, blocked)
 
-    def _below_floor(self, cmd: Command, state: np.ndarray, ok: np.ndarray, active: np.ndarray | None) -> np.ndarray:
-        """[N] bool: active lanes whose move or turn (what apply would take after the other
-        limits) would show a view covered less than min_coverage, and less than the current
-        view, at the frame the step shows. A move that loses no coverage is always allowed;
-        a lane below the floor (after a reset offset or an explicit pose) may also take any
-        move that brings its view nearer the shown frame's source view (_view_distance), so
-        it can always come back, whatever the estimate's quantisation (1/256 at 16 px).
+    def _below_floor(self, cmd: Command, state: np.ndarray, ok: np.ndarray,
+                     active: np.ndarray | None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """(covered [N] bool, carry): the coverage floor for the active lanes.
+
+        The pose a lane would keep is its current one, or, when the video's camera moves on
+        (a pan, a walk) and the current view would fall below the floor at the frame the
+        step shows, that pose carried with the source camera (moved by c2w[shown] c2w[now]^-1,
+        which keeps the view relative to the reference) if that covers more: otherwise a
+        camera standing still loses coverage with every frame and no blocked move prevents
+        it. The free rig only (an orbit keeps its pivot).
+
+        covered: lanes whose move or turn (what apply would take after the other limits)
+        would show a view covered less than min_coverage and less than the kept pose. A move
+        that loses no coverage is always allowed; a lane whose kept pose is below the floor
+        (after a reset offset or an explicit pose) may also take any move that brings its
+        view nearer the shown frame's source view (_view_distance), so it can always come
+        back, whatever the estimate's quantisation (1/256 at 16 px). carry: (lanes, poses) of
+        the lanes that take the carried pose, or None.
+
         Updates coverage_estimate for the active lanes."""
         lanes = self.all_lanes if active is None else np.flatnonzero(active)
         covered = np.zeros(self.n, bool)
         if len(lanes) == 0:
-            return covered
+            return covered, None
         cur = self.rig.pose[lanes]
         cand = self.rig.candidate(cmd, state, ok, active)[lanes]
         frame = frame_at(self.k[lanes] + 1, self.start[lanes], self.frames_total[lanes], self.time_mode)
         est = self._estimate(cand, frame, lanes)
         moving = (cmd.unit[lanes] != 0).any(axis=1) & (cand != cur).any(axis=(1, 2))
-        low = np.flatnonzero(moving & (est < self.min_coverage))
-        if len(low):
-            here = self._estimate(cur[low], frame[low], lanes[low])
-            worse = est[low] < here  # a move that loses no coverage is allowed
-            below = here < self.min_coverage
-            if below.any():  # below the floor already: a move back towards the source view is too
-                src = np.stack([self.worlds[i].c2w[f] for i, f in zip(lanes[low], frame[low])])
-                scale = self.scales[lanes[low]]
-                worse &= ~(below & (_view_distance(cand[low], src, scale) < _view_distance(cur[low], src, scale)))
-            covered[lanes[low]] = worse
-            est[low] = np.where(worse, here, est[low])
+        low = np.flatnonzero(est < self.min_coverage)
+        if len(low) == 0:
+            self.coverage_estimate[lanes] = est
+            return covered, None
+        ln, fr, mv = lanes[low], frame[low], moving[low]
+        keep = cur[low].copy()  # the pose each low lane keeps if it does not move
+        keep_est = est[low].copy()  # a still lane's candidate is its current pose
+        if mv.any():
+            keep_est[mv] = self._estimate(keep[mv], fr[mv], ln[mv])
+        carried = np.zeros(len(low), bool)
+        if not self.orbit:
+            now = self.frame[ln]
+            drift = np.flatnonzero((keep_est < self.min_coverage) & (fr != now))
+            if len(drift):
+                motion = np.stack([self.worlds[i].c2w[f] @ invert_pose(self.worlds[i].c2w[g])
+                                   for i, f, g in zip(ln[drift], fr[drift], now[drift])])
+                pose_c = motion @ keep[drift]
+                est_c = self._estimate(pose_c, fr[drift], ln[drift])
+                better = est_c > keep_est[drift]
+                keep[drift[better]] = pose_c[better]
+                keep_est[drift[better]] = est_c[better]
+                carried[drift[better]] = True
+        worse = mv & (est[low] < keep_est)  # a move that loses no coverage is allowed
+        below = worse & (keep_est < self.min_coverage)
+        if below.any():  # below the floor already: a move back towards the source view is too
+            src = np.stack([self.worlds[i].c2w[f] for i, f in zip(ln[below], fr[below])])
+            scale = self.scales[ln[below]]
+            back = _view_distance(cand[low][below], src, scale) < _view_distance(keep[below], src, scale)
+            worse[np.flatnonzero(below)[back]] = False
+        covered[ln] = worse
+        take = carried & (worse | ~mv)  # the carried pose is shown where the lane does not move
+        est[low] = np.where(worse | ~mv, keep_est, est[low])
         self.coverage_estimate[lanes] = est
-        return covered
+        return covered, ((ln[take], keep[take]) if take.any() else None)
 
     def coverage(self, lane: int, c2w: np.ndarray) -> np.ndarray | None:
         """The floor's estimate for views of the lane's world at poses c2w [n,4,4] and the
