@@ -156,23 +156,63 @@ def test_random_walk_on_static_clips_shows_no_flat_frame(clip, no_prior_warning)
     assert low >= 0.5 and flat == 0, (low, flat, reasons)
 
 
-@pytest.mark.parametrize("action", ["turn_right", "turn_left", "look_up"])
-def test_a_held_turn_is_carried_with_a_panning_video(action):
-    """The default world's camera pans: a lane held at the floor would lose coverage with
-    every frame (turn_right reached 0 within 35 steps before the carry); it is carried with
-    the source camera instead."""
+@pytest.mark.parametrize("mode,action", [("discrete", "turn_right"), ("discrete", "turn_left"),
+                                         ("discrete", "look_up"), ("discrete", "backward"),
+                                         ("orbit", (0.0, 0.0, -1.0)), ("orbit", (0.0, 1.0, -1.0))])
+def test_a_camera_the_panning_video_leaves_is_carried(mode, action):
+    """The default world's camera pans: a camera held at the floor would lose coverage with
+    every frame (turn_right reached 0 within 35 steps, backing off an orbit 0.45, before the
+    carry); it is carried with the source camera instead, and drawn towards it where that
+    is not enough, in the free rig and the orbit alike."""
     from inspatio_gym.control.actions import DISCRETE_ACTIONS
 
-    env = gym.make("InspatioWorld-v0")
+    env = gym.make("InspatioWorld-v0", action_mode=mode)
     env.reset(seed=0)
-    infos = _turn(env, DISCRETE_ACTIONS.index(action), 47)  # the whole clip
+    act = DISCRETE_ACTIONS.index(action) if mode == "discrete" else np.array(action, np.float32)
+    infos = _turn(env, act, 47)  # the whole clip
     assert "coverage" in [i["blocked"] for i in infos]
     assert min(i["coverage"] for i in infos) >= 0.5, [round(float(i["coverage"]), 3) for i in infos]
-    assert min(i["coverage_estimate"] for i in infos) >= 0.5
-    # a blocked step still moves the lane: it is carried with the source camera, not left behind
+    assert min(i["coverage_estimate"] for i in infos) >= 0.55
+    # a blocked step still moves the camera: it is carried with the source camera, not left behind
     carried = [b for a, b in zip(infos, infos[1:]) if b["blocked"] == "coverage"
                and not np.array_equal(a["pose"], b["pose"])]
     assert carried
+
+
+def test_carried_steps_are_deterministic_and_undone_with_a_failed_step():
+    act = np.array([0.0, 1.0, -1.0], np.float32)
+    runs, carry_steps = [], []
+    for _ in range(2):
+        env = gym.make("InspatioWorld-v0", action_mode="orbit")
+        env.reset(seed=3)
+        poses, steps = [], []
+        for k in range(40):
+            moved = env.unwrapped.core.rig.moved.copy()
+            poses.append(env.step(act)[4]["pose"])
+            if not np.array_equal(moved, env.unwrapped.core.rig.moved):
+                steps.append(k)
+        runs.append(np.stack(poses))
+        carry_steps.append(steps)
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert carry_steps[0] == carry_steps[1] and carry_steps[0]
+    env = gym.make("InspatioWorld-v0", action_mode="orbit")  # fail the step that would carry
+    env.reset(seed=3)
+    for _ in range(carry_steps[0][0]):
+        env.step(act)
+    core = env.unwrapped.core
+    before = core.rig.snapshot()
+    observe = core.backend.observe
+
+    def broken(*a, **k):
+        raise RuntimeError("backend failed")
+
+    core.backend.observe = broken
+    with pytest.raises(RuntimeError, match="backend failed"):
+        env.step(act)
+    core.backend.observe = observe
+    for x, y in zip(before, core.rig.snapshot()):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(env.step(act)[4]["pose"], runs[0][carry_steps[0][0]])
 
 
 def test_no_carry_when_time_stands_still_or_the_floor_is_off(room_world):

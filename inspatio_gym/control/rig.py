@@ -2,7 +2,8 @@
 
 Each lane keeps an anchor (the source pose it started at) and either a free-flying state
 (position, yaw, pitch, roll relative to the anchor) or an orbit state (pitch, yaw,
-displacement about a pivot one scene-scale ahead of the anchor). Translation is in the
+displacement about a pivot one scene-scale ahead of the anchor, the whole orbit moved by the
+lane's carry: see `carry`). Translation is in the
 yaw-rotated anchor frame (walking keeps its height when looking up or down). Angles are
 rounded to 1e-9 rad so that turning back and forth returns bit-identical poses.
 """
@@ -57,15 +58,16 @@ class Rig:
         self.ang = np.zeros((n, 3))  # yaw (right +), pitch (up +), roll
         self.orbit = np.zeros((n, 3))  # pitch (up +), yaw (left +), displacement (forward +)
         self.scale = np.ones(n)
+        self.moved = np.tile(np.eye(4), (n, 1, 1))  # the orbit's carry (the identity until carried)
         self.pose = self.c2w(orbit)
 
     def snapshot(self) -> tuple[np.ndarray, ...]:
         """The whole state (copies), for restore() when a step fails after the rig moved."""
         return (self.anchor.copy(), self.pos.copy(), self.ang.copy(), self.orbit.copy(), self.scale.copy(),
-                self.pose)
+                self.moved.copy(), self.pose)
 
     def restore(self, state: tuple[np.ndarray, ...]) -> None:
-        self.anchor, self.pos, self.ang, self.orbit, self.scale, self.pose = state
+        self.anchor, self.pos, self.ang, self.orbit, self.scale, self.moved, self.pose = state
 
     def reset(self, lanes: np.ndarray, anchor: np.ndarray, scale: np.ndarray) -> None:
         self.anchor[lanes] = anchor
@@ -73,6 +75,7 @@ class Rig:
         self.ang[lanes] = 0.0
         self.orbit[lanes] = 0.0
         self.scale[lanes] = scale
+        self.moved[lanes] = np.eye(4)
         self.pose = self.c2w(self.is_orbit)
 
     def c2w(self, orbit: bool, pos: np.ndarray | None = None, ang: np.ndarray | None = None,
@@ -81,7 +84,7 @@ class Rig:
         if orbit:
             orb = self.orbit if orb is None else orb
             rel = _orbit_rel(orb[:, 0], orb[:, 1], self.scale, orb[:, 2])
-            return self.anchor @ rel
+            return self.moved @ self.anchor @ rel
         pos = self.pos if pos is None else pos
         ang = self.ang if ang is None else ang
         R = self.anchor[:, :3, :3] @ rot_y(ang[:, 0]) @ rot_x(ang[:, 1])
@@ -128,6 +131,16 @@ class Rig:
         self.pos[lanes] = c2w[:, :3, 3]
         self.ang[lanes] = np.stack([yaw, pitch, roll], 1)
         self.pose = self.c2w(self.is_orbit)
+
+    def carry(self, lanes: np.ndarray, motion: np.ndarray) -> None:
+        """Move lanes' cameras rigidly by motion [n,4,4] (world to world): the coverage floor
+        carries a camera with the video's own camera. A free lane is put at the moved pose
+        (set_pose); an orbit moves whole, pivot included, and keeps its state."""
+        if self.is_orbit:
+            self.moved[lanes] = motion @ self.moved[lanes]
+            self.pose = self.c2w(True)
+        else:
+            self.set_pose(lanes, motion @ self.pose[lanes])
 
     def apply(self, cmd: Command, state: np.ndarray, ok: np.ndarray, active: np.ndarray | None = None,
               keep: np.ndarray | None = None) -> None:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
 from ..backends.base import Backend, View
 from ..control.actions import Command, decode_actions
@@ -25,6 +26,8 @@ from ..world.reference import ReferenceWorld
 __all__ = ["TIME_MODES", "CameraBatch", "StepResult"]
 
 TIME_MODES = ("play", "loop", "pingpong", "freeze")
+#: fractions of the way to the source camera tried for a camera the world has left below the floor
+PULL_STEPS = (0.125, 0.25, 0.5, 1.0)
 
 
 def frame_at(k: np.ndarray, start: np.ndarray, T: np.ndarray, mode: str) -> np.ndarray:
@@ -202,7 +205,7 @@ class CameraBatch:
             ok &= ~covered
         self.rig.apply(cmd, state, ok, active, keep=covered)
         if carry is not None:
-            self.rig.set_pose(*carry)
+            self.rig.carry(*carry)
         blocked = _reasons(collided, leashed, covered)
         if active is None:
             self.k += 1
@@ -219,15 +222,15 @@ class CameraBatch:
         step shows, that pose carried with the source camera (moved by c2w[shown] c2w[now]^-1,
         which keeps the view relative to the reference) if that covers more: otherwise a
         camera standing still loses coverage with every frame and no blocked move prevents
-        it. The free rig only (an orbit keeps its pivot).
+        it. An orbit is carried whole, pivot included.
 
         covered: lanes whose move or turn (what apply would take after the other limits)
         would show a view covered less than min_coverage and less than the kept pose. A move
         that loses no coverage is always allowed; a lane whose kept pose is below the floor
         (after a reset offset or an explicit pose) may also take any move that brings its
         view nearer the shown frame's source view (_view_distance), so it can always come
-        back, whatever the estimate's quantisation (1/256 at 16 px). carry: (lanes, poses) of
-        the lanes that take the carried pose, or None.
+        back, whatever the estimate's quantisation (1/256 at 16 px). carry: (lanes, motions
+        [n,4,4]) of the lanes that take the carried pose (Rig.carry), or None.
 
         Updates coverage_estimate for the active lanes."""
         lanes = self.all_lanes if active is None else np.flatnonzero(active)
@@ -249,18 +252,24 @@ class CameraBatch:
         if mv.any():
             keep_est[mv] = self._estimate(keep[mv], fr[mv], ln[mv])
         carried = np.zeros(len(low), bool)
-        if not self.orbit:
-            now = self.frame[ln]
-            drift = np.flatnonzero((keep_est < self.min_coverage) & (fr != now))
-            if len(drift):
-                motion = np.stack([self.worlds[i].c2w[f] @ invert_pose(self.worlds[i].c2w[g])
-                                   for i, f, g in zip(ln[drift], fr[drift], now[drift])])
-                pose_c = motion @ keep[drift]
-                est_c = self._estimate(pose_c, fr[drift], ln[drift])
-                better = est_c > keep_est[drift]
-                keep[drift[better]] = pose_c[better]
-                keep_est[drift[better]] = est_c[better]
-                carried[drift[better]] = True
+        motion = np.tile(np.eye(4), (len(low), 1, 1))
+        now = self.frame[ln]
+        drift = np.flatnonzero((keep_est < self.min_coverage) & (fr != now))
+        if len(drift):
+            m = np.stack([self.worlds[i].c2w[f] @ invert_pose(self.worlds[i].c2w[g])
+                          for i, f, g in zip(ln[drift], fr[drift], now[drift])])
+            pose_c = m @ keep[drift]
+            est_c = self._estimate(pose_c, fr[drift], ln[drift])
+            better = est_c > keep_est[drift]
+            keep[drift[better]] = pose_c[better]
+            keep_est[drift[better]] = est_c[better]
+            carried[drift[better]] = True
+            pull = drift[keep_est[drift] < self.min_coverage]
+            if len(pull):  # still below: drawn towards the source camera, as little as restores the floor
+                src = np.stack([self.worlds[i].c2w[f] for i, f in zip(ln[pull], fr[pull])])
+                keep[pull], keep_est[pull] = self._pulled(keep[pull], src, fr[pull], ln[pull])
+                carried[pull] = True
+            motion[carried] = keep[carried] @ invert_pose(cur[low][carried])
         worse = mv & (est[low] < keep_est)  # a move that loses no coverage is allowed
         below = worse & (keep_est < self.min_coverage)
         if below.any():  # below the floor already: a move back towards the source view is too
@@ -272,7 +281,25 @@ class CameraBatch:
         take = carried & (worse | ~mv)  # the carried pose is shown where the lane does not move
         est[low] = np.where(worse | ~mv, keep_est, est[low])
         self.coverage_estimate[lanes] = est
-        return covered, ((ln[take], keep[take]) if take.any() else None)
+        return covered, ((ln[take], motion[take]) if take.any() else None)
+
+    def _pulled(self, pose: np.ndarray, src: np.ndarray, frame: np.ndarray,
+                lanes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(poses, estimates): each pose [n,4,4] moved the least fraction of PULL_STEPS of the
+        way to its source camera src [n,4,4] (position lerp, rotation slerp) that brings its
+        view's estimate to the floor; all the way (the source view, covered) if none does."""
+        n, k = len(pose), len(PULL_STEPS)
+        rel = Rotation.from_matrix(src[:, :3, :3] @ np.swapaxes(pose[:, :3, :3], 1, 2)).as_rotvec()  # [n,3]
+        t = np.asarray(PULL_STEPS)[None, :, None]
+        cand = np.repeat(pose[:, None], k, 1)  # [n,k,4,4]
+        cand[:, :, :3, :3] = Rotation.from_rotvec((t * rel[:, None]).reshape(-1, 3)).as_matrix().reshape(n, k, 3, 3) \
+            @ pose[:, None, :3, :3]
+        cand[:, :, :3, 3] = pose[:, None, :3, 3] + t * (src[:, None, :3, 3] - pose[:, None, :3, 3])
+        cand[:, -1] = src  # the whole way: exactly the source view
+        est = self._estimate(cand.reshape(-1, 4, 4), np.repeat(frame, k), np.repeat(lanes, k)).reshape(n, k)
+        first = np.where((est >= self.min_coverage).any(1), (est >= self.min_coverage).argmax(1), k - 1)
+        rows = np.arange(n)
+        return cand[rows, first], est[rows, first]
 
     def coverage(self, lane: int, c2w: np.ndarray) -> np.ndarray | None:
         """The floor's estimate for views of the lane's world at poses c2w [n,4,4] and the

@@ -74,7 +74,8 @@ class WorldEnv(gym.Env):
     0 disables it): a move or turn whose view the reference frames would cover less than
     this fraction of is blocked (position and rotation kept; in orbit mode the whole move),
     unless it keeps or increases the coverage, so a camera below the floor can come back;
-    a camera the video's own camera would leave behind (a pan, a walk) is carried with it;
+    a camera the video's own camera would leave behind (a pan, a walk) is carried with it
+    (and drawn towards it where that is not enough);
     explicit poses (``step_pose``, trajectories) are not limited. ``info`` holds ``pose``
     (4x4 c2w), ``frame``, ``collided``, ``leashed``, ``blocked`` (the limit that blocked
     the move: ``"collision"``, ``"leash"``, ``"coverage"`` or ``""``), ``coverage`` (the
