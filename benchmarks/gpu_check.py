@@ -44,6 +44,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from inspatio_gym.io.machine import cpu_name
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "gpu" / "results.json"
 TRAIN_CONFIGS = ROOT / "configs" / "train"
@@ -87,18 +89,8 @@ def device_info(dev: torch.device) -> dict[str, Any]:
                     capability=f"{p.major}.{p.minor}", device_count=torch.cuda.device_count(),
                     tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_conv=torch.backends.cudnn.allow_tf32)
     else:
-        info.update(name=_cpu_name(), cuda=None)
+        info.update(name=cpu_name(), cuda=None)
     return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _generator(checkpoint: Path, dev: torch.device):

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
 import shutil
 from pathlib import Path
 
 import torch
 
 from ..io.atomic import atomic_path, replace_generated_blocks
+from ..io.machine import cpu_name
 from ..model.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, load_checkpoint, write_manifest
 from .data.seeds import HELD_OUT_SCENES
 
@@ -56,16 +56,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _summary_row(runs: Path, run: str, config: str) -> dict | None:
@@ -194,7 +184,7 @@ def model_card(ckpt: Path, runs: Path, results: Path | None, record: dict | None
                   "(`train/stages/vae.py`, key `align`: the encoder regresses onto that VAE's latents of the frame "
                   "at 64 px, the decoder learns 128 px frames from them) and its own refiner trained at 128 px.",
                   ""] + _file_lines(ckpt128) + [""]
-    lines += [f"Card written on: {_cpu()}, torch {torch.__version__} (each stage's device is in the table).", "",
+    lines += [f"Card written on: {cpu_name()}, torch {torch.__version__} (each stage's device is in the table).", "",
               "## Data", "",
               "- Synthetic multi-view pairs from procedural worlds (training seeds 0–511 of `TRAIN_SEEDS`; the "
               "evaluation seeds `HELD_OUT_SEEDS` = 900000–900031 are never used): a reference video along a source "
