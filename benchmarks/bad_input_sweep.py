@@ -167,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"inspatio_gym from {Path(inspatio_gym.__file__).resolve().parent}")
     cases = [c for c in mod.CASES if not args.only or args.only in c.id]
+    mod.warm()  # the first compile is not a hang
     t0 = time.perf_counter()
     rows = run_isolated(mod, cases, args.timeout) if args.isolate else run_in_process(mod, cases, args.timeout)
     wall = time.perf_counter() - t0

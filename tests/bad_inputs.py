@@ -119,6 +119,16 @@ def hard_timeout(seconds: float):
         signal.signal(signal.SIGALRM, old)
 
 
+def warm() -> None:
+    """Compile (or load from numba's cache) the warp's kernels before any case's timeout
+    starts: in a fresh environment the first compile takes about 20 s on 2 cores, and more on
+    a busy machine (a CI run beside other work timed a case out on it)."""
+    env = _gym().make("InspatioWorld-v0")
+    env.reset(seed=0)
+    env.step(0)
+    env.close()
+
+
 def classify(case: Case) -> Outcome:
     """Run one case under its timeout and say how it ended."""
     import time

@@ -19,6 +19,11 @@ import bad_inputs  # noqa: E402  (a plain module beside this file: not collected
 sys.path.pop(0)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _compiled():
+    bad_inputs.warm()
+
+
 @pytest.fixture(autouse=True)
 def _backstop():
     """A case stuck in C code that never returns to Python (where SIGALRM cannot reach) ends
