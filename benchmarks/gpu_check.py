@@ -44,7 +44,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from inspatio_gym.backends.star import resolve_device
 from inspatio_gym.io.machine import cpu_name
+from inspatio_gym.model.checkpoint import load_generator
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "results" / "gpu" / "results.json"
@@ -93,16 +95,6 @@ def device_info(dev: torch.device) -> dict[str, Any]:
     return info
 
 
-def _generator(checkpoint: Path, dev: torch.device):
-    from inspatio_gym.model import StarGenerator
-    from inspatio_gym.model.checkpoint import load_checkpoint
-
-    cfg, state, _ = load_checkpoint(checkpoint)
-    gen = StarGenerator(cfg)
-    gen.load_state_dict(state)
-    return gen.eval().to(dev)
-
-
 def _condition(world, batch: int, seed: int = 0):
     """The warp's condition for `batch` lanes at moved poses: render, mask, fill on the CPU."""
     from inspatio_gym.eval.warp_accuracy import random_moves
@@ -128,7 +120,7 @@ def check_generator(dev: torch.device, steps: int, batch: int = 4) -> dict[str, 
     from inspatio_gym.model.checkpoint import DEFAULT_CHECKPOINT
     from inspatio_gym.world import procedural_world
 
-    gens = {"cpu": _generator(DEFAULT_CHECKPOINT, torch.device("cpu")), "dev": _generator(DEFAULT_CHECKPOINT, dev)}
+    gens = {"cpu": load_generator(DEFAULT_CHECKPOINT, "cpu"), "dev": load_generator(DEFAULT_CHECKPOINT, dev)}
     cfg = gens["cpu"].cfg
     world = procedural_world(seed=3, num_frames=24, width=cfg.width, height=cfg.height)
     frames0, render, mask, fill = _condition(world, batch)
@@ -275,7 +267,7 @@ def speed_star(dev: torch.device, sizes: list[int], batches: list[int], steps: i
         if ckpt is None:
             rows.append({"size": size, "error": f"no shipped checkpoint for {size}x{size}"})
             continue
-        gen = _generator(ckpt, dev)
+        gen = load_generator(ckpt, dev)
         world = procedural_world(seed=0, num_frames=48, width=size, height=size)
         wc = gen.encode_reference(torch.from_numpy(world.frames))
         for batch in batches:
@@ -448,7 +440,8 @@ def table(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (omit with --readme to only rewrite the table)")
+    p.add_argument("--device", default=None,
+                   help="cpu, cuda, cuda:N or auto (omit with --readme to only rewrite the table)")
     p.add_argument("--quick", action="store_true", help="small batches and sizes (the CPU-side check)")
     p.add_argument("--ddp", action=argparse.BooleanOptionalAction, default=None,
                    help="run the 2-process DDP step (default: on CUDA with 2 GPUs)")
@@ -458,14 +451,11 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.device is not None:
         try:
-            dev = torch.device(args.device)
-        except RuntimeError:
-            p.error(f"unknown device {args.device!r}; expected cpu, cuda or cuda:N")
+            dev = resolve_device(args.device)
+        except ValueError as e:
+            p.error(f"--device: {e} (torch {torch.__version__}, built with CUDA {torch.version.cuda})")
         if dev.type not in ("cpu", "cuda"):
             p.error(f"unknown device {args.device!r}; expected cpu, cuda or cuda:N")
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            p.error(f"--device {args.device}: no CUDA device is available here (torch {torch.__version__}, "
-                    f"built with CUDA {torch.version.cuda})")
         if dev.type == "cuda" and dev.index is None:
             dev = torch.device("cuda:0")
         res = run_checks(dev, args.quick, args.ddp, log=lambda s: print(s, flush=True))

@@ -57,7 +57,7 @@ def test_a_section_that_breaks_is_recorded_not_raised():
 
 def test_generator_comparison_detects_a_different_model(monkeypatch):
     """The check is not vacuous: a device copy whose weights differ fails it."""
-    real = gpu_check._generator
+    real = gpu_check.load_generator
     calls = []
 
     def perturbed(ckpt, dev):
@@ -69,7 +69,7 @@ def test_generator_comparison_detects_a_different_model(monkeypatch):
                     p.add_(0.05 * torch.randn_like(p))
         return gen
 
-    monkeypatch.setattr(gpu_check, "_generator", perturbed)
+    monkeypatch.setattr(gpu_check, "load_generator", perturbed)
     r = gpu_check.check_generator(torch.device("cpu"), steps=2, batch=2)
     assert not r["pass"] and r["last"]["mean_levels"] > gpu_check.GEN_TOL["mean_levels"]
 

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..geometry.camera import invert_pose, plucker_rays, scale_intrinsics
-from ..model.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, shipped_checkpoint, shipped_sizes
+from ..model.checkpoint import DEFAULT_CHECKPOINT, load_generator, shipped_checkpoint, shipped_sizes
 from ..model.config import CONFIGS, GeneratorConfig, SamplerConfig
 from ..model.generator import CONTEXT, StarGenerator, check_context
 from ..render.condition import condition_from_view, condition_renderer, fill_from_view
@@ -61,14 +61,12 @@ _SHARED: "weakref.WeakValueDictionary[tuple, _Shared]" = weakref.WeakValueDictio
 def _build(checkpoint: str | Path | None, config: GeneratorConfig, seed_weights: int, device: torch.device,
            compile: bool) -> StarGenerator:
     if checkpoint is not None:
-        cfg, state, _ = load_checkpoint(checkpoint)
-        gen = StarGenerator(cfg)
-        gen.load_state_dict(state)
+        gen = load_generator(checkpoint, device)
     else:
         with torch.random.fork_rng(devices=[]):  # the caller's global RNG stays untouched
             torch.manual_seed(seed_weights)
             gen = StarGenerator(config)
-    gen.eval().to(device)
+        gen.eval().to(device)
     if compile:
         gen.dit = torch.compile(gen.dit)  # type: ignore[assignment]
     return gen

@@ -25,6 +25,7 @@ from .config import GeneratorConfig
 
 __all__ = ["DEFAULT_CHECKPOINT", "SHIPPED_CHECKPOINTS", "CHECKPOINT_DIR", "MANIFEST", "shipped_checkpoint",
            "shipped_sizes", "FORMAT", "FORMAT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint",
+           "load_generator",
            "read_metadata", "sha256_file", "verify_shipped", "write_manifest"]
 
 #: The checkpoint shipped inside the package (trained here; MODEL_CARD.md beside it):
@@ -278,3 +279,13 @@ def load_checkpoint(path: str | Path, expect: GeneratorConfig | None = None
     except SafetensorError as e:
         raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: {e}") from None
     return cfg, state, meta
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> "StarGenerator":  # noqa: F821
+    """The generator a checkpoint holds (load_checkpoint's checks), in eval mode on device."""
+    from .generator import StarGenerator
+
+    cfg, state, _ = load_checkpoint(path)
+    gen = StarGenerator(cfg)
+    gen.load_state_dict(state)
+    return gen.eval().to(device)
