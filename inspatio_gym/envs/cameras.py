@@ -252,7 +252,6 @@ class CameraBatch:
         if mv.any():
             keep_est[mv] = self._estimate(keep[mv], fr[mv], ln[mv])
         carried = np.zeros(len(low), bool)
-        motion = np.tile(np.eye(4), (len(low), 1, 1))
         now = self.frame[ln]
         drift = np.flatnonzero((keep_est < self.min_coverage) & (fr != now))
         if len(drift):
@@ -269,7 +268,6 @@ class CameraBatch:
                 src = np.stack([self.worlds[i].c2w[f] for i, f in zip(ln[pull], fr[pull])])
                 keep[pull], keep_est[pull] = self._pulled(keep[pull], src, fr[pull], ln[pull])
                 carried[pull] = True
-            motion[carried] = keep[carried] @ invert_pose(cur[low][carried])
         worse = mv & (est[low] < keep_est)  # a move that loses no coverage is allowed
         below = worse & (keep_est < self.min_coverage)
         if below.any():  # below the floor already: a move back towards the source view is too
@@ -281,7 +279,9 @@ class CameraBatch:
         take = carried & (worse | ~mv)  # the carried pose is shown where the lane does not move
         est[low] = np.where(worse | ~mv, keep_est, est[low])
         self.coverage_estimate[lanes] = est
-        return covered, ((ln[take], motion[take]) if take.any() else None)
+        if not take.any():
+            return covered, None
+        return covered, (ln[take], keep[take] @ invert_pose(cur[low[take]]))  # the carry as a motion
 
     def _pulled(self, pose: np.ndarray, src: np.ndarray, frame: np.ndarray,
                 lanes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
