@@ -6,7 +6,8 @@ Writes docs/results/preprocess/REPORT.md, results.json and depth previews. Cases
 - ../shared/data/real/7scenes_redkitchen (ground-truth pose and metric depth);
 - the static real clips: the fallback must be chosen and the env must run;
 - the focal search (--focal or the full run): orbits and dollies rendered at fovs other than the
-  60 deg prior (52, 56, 64, 68 deg), the focal found and the rotation error, and the time of a
+  60 deg prior (52-68 deg; the band 3-7% off the prior on two scenes), the focal found and the
+  rotation error, and the time of a
   100-frame clip whose first SfM attempt succeeds.
 Errors: rotation (degrees, poses relative to frame 0), translation after the least-squares
 scale that best aligns the camera centres (as a fraction of the path length), and depth
@@ -28,6 +29,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "real"
@@ -84,8 +86,11 @@ def seven_scenes(n: int | None):
     return d, c2w, np.stack(depth)
 
 
-#: Field of view (degrees) and path of the focal-search cases (the prior is 60 deg).
-FOCAL_CASES = [(fov, "orbit") for fov in (52, 56, 60, 64, 68)] + [(56, "dolly"), (64, "dolly")]
+#: Field of view (degrees), path and scene seed of the focal-search cases (the prior is 60 deg):
+#: orbits over the range, the band 3-7% off the prior (57, 58, 62, 63 deg) on two scenes, dollies.
+FOCAL_CASES = ([(fov, "orbit", 101) for fov in (52, 56, 57, 58, 60, 62, 63, 64, 68)]
+               + [(fov, "orbit", 102) for fov in (57, 58, 62, 63)] + [(56, "dolly", 101), (64, "dolly", 101)])
+
 #: The 7-Scenes RGB focal at 640 px: 585 is the depth camera's (the dataset's page); DSAC*
 #: (vislearn/dsacstar, datasets/setup_7scenes.py) uses 525 for the colour images.
 SEVEN_SCENES_RGB_FOCAL = 525.0
@@ -107,11 +112,12 @@ def focal_cases(tmp: Path, frames: int = 48) -> list[dict]:
     from inspatio_gym.world.sources import procedural_world
 
     out = []
-    for fov, path in FOCAL_CASES:
-        w = procedural_world(seed=101, path=path, num_frames=frames, width=320, height=240, fov=float(fov))
-        clip = write_mp4(tmp / f"focal_{path}_{fov}.mp4", w.frames, 12)
+    for fov, path, seed in tqdm(FOCAL_CASES, desc="focal cases"):
+        w = procedural_world(seed=seed, path=path, num_frames=frames, width=320, height=240, fov=float(fov))
+        clip = write_mp4(tmp / f"focal_{path}_{fov}_{seed}.mp4", w.frames, 12)
         pre = preprocess_video(clip, progress=False)
-        r = {"case": f"{path} fov {fov}", "focal_true_px": round(float(w.K[0, 0]), 2), **_focal_row(pre),
+        r = {"case": f"{path} fov {fov} seed {seed}", "fov": fov, "focal_true_px": round(float(w.K[0, 0]), 2),
+             **_focal_row(pre),
              **score(pre, w.c2w, None)}
         out.append(r)
         print(json.dumps(r))
@@ -289,13 +295,22 @@ def _focal_report(res: dict) -> list[str]:
     if not res.get("focal"):
         return []
     lines = ["", "## Focal length (prior: 60 deg)", "",
-             "| case | true focal (px) | focal (px) | error | refined | rot err mean / max (deg) | registered | far |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| case | true focal (px) | prior's error | focal (px) | error | refined | rot err mean / max (deg) "
+             "| registered | far |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    band = []
     for r in res["focal"]:
-        lines.append(f"| {r['case']} | {r['focal_true_px']} | {r['focal_px']} | "
-                     f"{100 * (r['focal_px'] / r['focal_true_px'] - 1):+.2f}% | {r['focal_refined']} | "
+        err = r["focal_px"] / r["focal_true_px"] - 1
+        prior = r.get("focal_prior_px") or r["focal_true_px"]
+        off = prior / r["focal_true_px"] - 1
+        if r["case"].startswith("orbit") and 0.03 <= abs(off) <= 0.07:
+            band.append(abs(err) <= 0.01)
+        lines.append(f"| {r['case']} | {r['focal_true_px']} | {100 * off:+.1f}% | {r['focal_px']} | "
+                     f"{100 * err:+.2f}% | {r['focal_refined']} | "
                      f"{r['rot_err_deg_mean']:.3f} / {r['rot_err_deg_max']:.3f} | {r['registered']}/{r['frames']} | "
                      f"{r['far_fraction']} |")
+    if band:
+        lines += ["", f"Orbits whose prior is 3-7% off (the issue's band): {sum(band)} of {len(band)} within 1%."]
     t = res.get("timing")
     if t:
         lines += ["", f"Timing ({t['case']}, {t['attempts']} SfM attempt(s)): {t['seconds']:.1f} s wall, "
