@@ -116,8 +116,7 @@ def focal_cases(tmp: Path, frames: int = 48) -> list[dict]:
         w = procedural_world(seed=seed, path=path, num_frames=frames, width=320, height=240, fov=float(fov))
         clip = write_mp4(tmp / f"focal_{path}_{fov}_{seed}.mp4", w.frames, 12)
         pre = preprocess_video(clip, progress=False)
-        r = {"case": f"{path} fov {fov} seed {seed}", "fov": fov, "focal_true_px": round(float(w.K[0, 0]), 2),
-             **_focal_row(pre),
+        r = {"case": f"{path} fov {fov} seed {seed}", "focal_true_px": round(float(w.K[0, 0]), 2), **_focal_row(pre),
              **score(pre, w.c2w, None)}
         out.append(r)
         print(json.dumps(r))

@@ -106,7 +106,6 @@ FOCAL_SECOND_ROUND = 0.02  # a focal moved by more than this is searched again (
 FOCAL_RANGE = (0.6, 1.7)  # searched focal / prior
 FOCAL_FLANK = 0.08
 FOCAL_MIN_RISE = 0.003
-FOCAL_MIN_GAIN = 0.0
 SCAN_ITERATIONS = 40
 #: Track errors above this (pixels) count as this in the robust error: one diverged point
 #: must not decide (a bundle adjustment from a poor start left a few at 1e150 px).
@@ -229,17 +228,16 @@ def _focal_and_start(pycolmap, db: Path, images: Path, work: Path, names: list[s
         _set_focal(pycolmap, db, search["focal_px"])
         again = _map(pycolmap, db, images, work / "focal2", options(), sub)
         if _sound(again):
-            second, again = _estimate_focal(pycolmap, again, search["focal_px"], min_gain=0.0)
+            second, again = _estimate_focal(pycolmap, again, search["focal_px"])
             search.update(second_round=second, focal_px=second["focal_px"])
             model = again
     return search, model
 
 
-def _estimate_focal(pycolmap, rec, prior: float, min_gain: float = FOCAL_MIN_GAIN,
-                    step: float = FOCAL_STEP) -> tuple[dict, object]:
+def _estimate_focal(pycolmap, rec, prior: float, step: float = FOCAL_STEP) -> tuple[dict, object]:
     """The focal search on a reconstruction made at the prior (see FOCAL_SUBSET): its record,
     with focal_px set (the prior when the data do not pin the focal down), and the
-    reconstruction at that focal. min_gain: the least relative cut of the error that counts."""
+    reconstruction at that focal."""
     info: dict = {"prior_px": prior, "focal_px": prior, "accepted": False, "frames": rec.num_reg_images(),
                   "points": rec.num_points3D(), "observations": rec.compute_num_observations(),
                   "error_prior_px": _robust_error(rec)}
@@ -266,7 +264,7 @@ def _estimate_focal(pycolmap, rec, prior: float, min_gain: float = FOCAL_MIN_GAI
     at = _adjusted(pycolmap, rec, k * prior, False, SCAN_ITERATIONS)
     err = _robust_error(at)
     info["error_px"] = err
-    if not err <= (1 - min_gain) * info["error_prior_px"]:
+    if not err <= info["error_prior_px"]:
         info["reason"] = "the focal search did not lower the reprojection error"
         return info, rec
     info.update(accepted=True, focal_px=k * prior, reason="a curved error minimum")
