@@ -24,7 +24,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
-__all__ = ["num_threads", "run_lanes"]
+__all__ = ["num_threads", "run_lanes", "run_parts"]
 
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None
@@ -108,6 +108,25 @@ def run_lanes(kernel: Callable[..., None], args: Sequence, lane_args: Sequence[i
     futures = [pool.submit(kernel, *chunk(k)) for k in range(1, n)]
     try:
         kernel(*chunk(0))
+    finally:
+        for f in futures:
+            f.result()
+
+
+def run_parts(kernel: Callable[..., None], parts: Sequence[Sequence]) -> None:
+    """kernel(*args) for each args in parts, at once: the first on the calling thread, the
+    others on the pool (one lane's work split in parts, each writing only its own buffers;
+    the kernel must release the GIL)."""
+    if id(kernel) not in _checked:
+        _note_first_compile(kernel)
+    if len(parts) <= 1:
+        for p in parts:
+            kernel(*p)
+        return
+    pool = _executor(len(parts) - 1)
+    futures = [pool.submit(kernel, *p) for p in parts[1:]]
+    try:
+        kernel(*parts[0])
     finally:
         for f in futures:
             f.result()

@@ -16,7 +16,10 @@ frame; the others only draw where it left a pixel empty, as in the splat.
 
 Positions and barycentrics are float64; vertices within 1e-3 px of a pixel centre snap
 to it, so the source pose reproduces the reference exactly. Items (lanes) are split
-across threads by ``lane_threads``; each writes only its own outputs.
+across threads by ``lane_threads``; each writes only its own outputs. A view batch of
+fewer lanes than threads (a single env at 128 px or more) splits instead each lane's
+primary triangles, most of its time, by block rows into private z-buffers merged in row
+order: bit for bit the same views (a test), 0.93x the time at 256 px on 2 cores.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .lane_threads import run_lanes
+from .lane_threads import num_threads, run_lanes, run_parts
 from .splat_numba import _item_maps, inverse_K
 from .view_numba import _finish_item, _lane_scratch, _outputs
 
@@ -34,6 +37,10 @@ __all__ = ["mesh", "mesh_maps", "mesh_view", "warmup"]
 
 _BLOCK = 8  # secondary frames are culled in blocks of _BLOCK x _BLOCK quads
 _SNAP = 1e-3  # vertices within this of a pixel centre snap to it (exact source-pose render)
+#: frames of at least this many pixels, in a batch of fewer lanes than threads, have each
+#: lane's primary raster split across the threads (below it the split's overhead, about
+#: 0.1 ms, outweighs the gain; measured in benchmarks/surface_quality.py's 1x256 speed)
+SPLIT_PIXELS = 96 * 96
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -111,9 +118,10 @@ def _weights(fx, fy, pu0, pv0, pz0, pu1, pv1, pz1, pu2, pv2, pz2):
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat):
-    """Rasterise the kept triangles of projected source frame f (quads in blocks of
-    _BLOCK x _BLOCK): frame 0 everywhere, a secondary frame (f > 0) only into pixels no
+def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, yb0, yb1):
+    """Rasterise the kept triangles of projected source frame f in quad rows yb0..yb1
+    (yb0 a multiple of _BLOCK; quads in blocks of _BLOCK x _BLOCK, drawn block row after
+    block row, so rows split into such chunks keep the drawing order): frame 0 everywhere, a secondary frame (f > 0) only into pixels no
     earlier frame drew (owner: the frame that drew a pixel, -1 none), skipping blocks and
     quads over no hole of the primary (sat). Returns how many empty pixels it drew.
 
@@ -126,7 +134,7 @@ def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner
     Ho, Wo = izbuf.shape
     sec = f > 0
     filled = 0
-    for y0b in range(0, H - 1, _BLOCK):
+    for y0b in range(yb0, min(yb1, H - 1), _BLOCK):
         for x0b in range(0, W - 1, _BLOCK):
             y1b, x1b = min(y0b + _BLOCK, H - 1), min(x0b + _BLOCK, W - 1)
             if sec:  # a secondary frame's block of quads is skipped when no hole lies under it
@@ -277,19 +285,35 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
     summed-area table of the primary's holes, culls the rest). Secondary frames are
     ranked, not z-buffered against each other: their depths disagree slightly, and a
     z-buffer between them flickers pixel by pixel between two exposures (stipple)."""
+    _clear(izbuf, out_mask, owner)
+    _project(depth, far, has_far, idx[0], M[0], T[0], zmin, U, V, IZ, D, FL)
+    _triangles(rgb, idx[0], 0, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, 0, U.shape[0])
+    _mesh_rest(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, out_depth, out_mask,
+               U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _clear(izbuf, out_mask, owner):
+    """An empty z-buffer: nothing drawn."""
+    Ho, Wo = izbuf.shape
+    for py in range(Ho):
+        for px in range(Wo):
+            izbuf[py, px] = -1.0
+            out_mask[py, px] = False
+            owner[py, px] = -1
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _mesh_rest(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, out_depth, out_mask,
+               U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat):
+    """_mesh_item after the primary frame's triangles (U..FL still hold its projection):
+    its points, the secondary frames, the outputs."""
     F = idx.shape[0]
     Ho, Wo = out_depth.shape
     cs = 255.0 if u8 else 1.0  # colours are interpolated as given, divided by cs at the end
     for py in range(Ho):
         for px in range(Wo):
-            izbuf[py, px] = -1.0
-            out_mask[py, px] = False
-    for py in range(Ho):
-        for px in range(Wo):
             pcov[py, px] = False
-            owner[py, px] = -1
-    _project(depth, far, has_far, idx[0], M[0], T[0], zmin, U, V, IZ, D, FL)
-    _triangles(rgb, idx[0], 0, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat)
     _points(rgb, idx[0], r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov)
     holes = 0
     for py in range(Ho):  # sat: the summed-area table of the primary's holes
@@ -303,13 +327,56 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
         if holes == 0:
             break
         _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
-        holes -= _triangles(rgb, idx[f], f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat)
+        holes -= _triangles(rgb, idx[f], f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, 0, U.shape[0])
     for py in range(Ho):
         for px in range(Wo):
             m = out_mask[py, px]
             for c in range(3):
                 out_rgb[py, px, c] = np.float32(acc[py, px, c] / cs) if m else np.float32(0.0)
             out_depth[py, px] = np.float32(acc[py, px, 3]) if m else np.float32(0.0)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _split_begin(depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, M, T, U, V, IZ, D, FL):
+    """A split lane's maps and its primary frame's projection (shared by the row chunks)."""
+    _item_maps(K, inv_K, c2w, idx, tgt, M, T)
+    _project(depth, far, has_far, idx[0], M[0], T[0], zmin, U, V, IZ, D, FL)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _split_rows(rgb, src, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, yb0, yb1):
+    """One chunk of quad rows of a split lane's primary frame into its own z-buffer."""
+    _clear(izbuf, out_mask, owner)
+    _triangles(rgb, src, 0, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, yb0, yb1)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _split_merge(izbuf, acc, out_mask, owner, izbuf2, acc2, mask2):
+    """A later chunk's z-buffer into the earlier ones': it wins a pixel only where strictly
+    nearer, which is what drawing its triangles after theirs does (ties: the first drawn)."""
+    Ho, Wo = izbuf.shape
+    for py in range(Ho):
+        for px in range(Wo):
+            if mask2[py, px] and izbuf2[py, px] > izbuf[py, px]:
+                izbuf[py, px] = izbuf2[py, px]
+                out_mask[py, px] = True
+                owner[py, px] = 0
+                for c in range(4):
+                    acc[py, px, c] = acc2[py, px, c]
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _split_end(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, fill_rgb, out_render, out_mask, out_rgb,
+               out_depth, U, V, IZ, D, FL, izbuf, acc, s_mask, owner, pcov, sat):
+    """A split lane after its merged primary triangles (in izbuf, acc, s_mask, owner):
+    _mesh_rest, then the finish."""
+    Ho, Wo = out_depth.shape
+    s_rgb = np.empty((Ho, Wo, 3), np.float32)
+    s_depth = np.empty((Ho, Wo), np.float32)
+    _mesh_rest(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
+               U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat)
+    _finish_item(s_rgb, s_depth, s_mask, np.float32(np.inf), fill_rgb, out_render, out_mask, out_rgb, out_depth,
+                 np.empty(_lane_scratch(Ho, Wo), np.float32))
 
 
 @njit(cache=True, nogil=True)
@@ -419,10 +486,39 @@ def mesh_view(frames: np.ndarray, depth: np.ndarray, far: np.ndarray | None, K: 
     """mesh at the frames' size, finished into views in the same compiled call: (render
     uint8, covered, rgb uint8, depth), as view_numba.warp_view_numba."""
     idx = np.ascontiguousarray(idx, dtype=np.int64)
-    out = _outputs(idx.shape[0], frames.shape[1], frames.shape[2])
+    B, H, W = idx.shape[0], frames.shape[1], frames.shape[2]
+    out = _outputs(B, H, W)
     args = _args(frames, depth, far, K, c2w, idx, tgt_c2w, depth_unit, slope, min_jump, near)
-    run_lanes(_mesh_view_serial, (*args, bool(fill_rgb), *out), _lane_args(K, 4, 14), idx.shape[0])
+    chunks = min(num_threads(), (H - 1 + _BLOCK - 1) // _BLOCK)
+    if B < chunks and H * W >= SPLIT_PIXELS:  # too few lanes to share out: split each lane's primary by rows
+        for b in range(B):
+            _mesh_view_split(args, b, bool(fill_rgb), out, chunks)
+        return out
+    run_lanes(_mesh_view_serial, (*args, bool(fill_rgb), *out), _lane_args(K, 4, 14), B)
     return out
+
+
+def _mesh_view_split(args: tuple, b: int, fill_rgb: bool, out: tuple, chunks: int) -> None:
+    """Lane b of mesh_view with its primary frame's triangles (most of a lane's time)
+    drawn in `chunks` chunks of block rows on threads, each into its own z-buffer, merged
+    in row order (_split_merge): the same result as one thread, bit for bit."""
+    frames, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmin, r1, r2 = args
+    k = 0 if K.shape[0] == 1 else b
+    F, H, W = idx.shape[1], depth.shape[1], depth.shape[2]
+    M, T, U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat = _workspace(F, H, W, H, W)
+    _split_begin(depth, far, has_far, K[k], inv_K[k], c2w, idx[b], tgt[b], zmin, M, T, U, V, IZ, D, FL)
+    blocks = (H - 1 + _BLOCK - 1) // _BLOCK
+    rows = [blocks * i // chunks * _BLOCK for i in range(chunks)] + [H - 1]
+    bufs = [(izbuf, acc, np.empty((H, W), np.bool_), owner)]
+    bufs += [(np.empty((H, W)), np.empty((H, W, 4)), np.empty((H, W), np.bool_), np.empty((H, W), np.int64))
+             for _ in range(chunks - 1)]
+    run_parts(_split_rows, [(frames, idx[b, 0], r1, r2, U, V, IZ, D, FL, *bufs[i], sat, rows[i], rows[i + 1])
+                            for i in range(chunks)])
+    for i in range(1, chunks):
+        _split_merge(izbuf, acc, bufs[0][2], owner, bufs[i][0], bufs[i][1], bufs[i][2])
+    render, mask, rgb, dep = out
+    _split_end(frames, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, fill_rgb, render[b], mask[b], rgb[b],
+               dep[b], U, V, IZ, D, FL, izbuf, acc, bufs[0][2], owner, pcov, sat)
 
 
 def mesh_maps(K: np.ndarray, src_c2w: np.ndarray, tgt_c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
