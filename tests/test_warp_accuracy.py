@@ -34,3 +34,31 @@ def test_warp_is_far_better_than_no_warp():
                                        torch.from_numpy(frames / world.fps).float(), 2)
     gt8 = (gt.clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
     assert masked_psnr(view.render, gt8, view.mask) > masked_psnr(world.frames[frames], gt8, view.mask) + 5
+
+
+def test_random_moves_keep_the_camera_body_in_free_space():
+    """Outside the room the truth is undefined (its rays hit nothing: black), and the env's
+    collision stops a camera before any surface: the benchmark's moves respect both."""
+    import numpy as np
+    import torch
+
+    from inspatio_gym.eval.warp_accuracy import BODY_RADIUS, random_moves
+
+    world = procedural_world(seed=900000, num_frames=24, width=32, height=32)
+    scene = world.meta["scene"]
+    frames, tgt = random_moves(world, 32, 0.75, 10.0, seed=0)
+    assert len(frames) == 32
+    src = world.c2w[frames][:, :3, 3]
+    for a in np.linspace(0, 1, 5):
+        pts = torch.from_numpy(src + a * (tgt[:, :3, 3] - src))
+        free = [bool(scene.is_free(pts[i:i + 1], BODY_RADIUS * world.scale, float(frames[i] / world.fps)))
+                for i in range(32)]
+        assert all(free)
+    # the same draws without the check leave the room or come too close for some of them
+    rng = np.random.default_rng(0)
+    f0 = rng.integers(0, world.num_frames, 32)
+    d = rng.normal(size=(32, 3))
+    d *= (rng.uniform(0, 1, 32) * 0.75 * world.scale / np.linalg.norm(d, axis=1))[:, None]
+    end = world.c2w[f0][:, :3, 3] + np.einsum("nij,nj->ni", world.c2w[f0][:, :3, :3], d)
+    assert not all(bool(scene.is_free(torch.from_numpy(end[i:i + 1]), BODY_RADIUS * world.scale, 0.0))
+                   for i in range(32))

@@ -28,17 +28,51 @@ class WarpAccuracy:
 
 
 def random_moves(world: ReferenceWorld, n: int, max_move: float, max_turn_deg: float, seed: int) -> tuple:
-    """n (frame, target c2w) pairs: each a source pose moved up to max_move x scale and turned."""
+    """n (frame, target c2w) pairs: each a source pose moved up to max_move x scale and turned.
+
+    In a procedural world a move is kept only if the camera's body (BODY_RADIUS x scale)
+    stays in free space all along it, at that frame's time: the env's collision would stop
+    any other, and outside the room the truth is undefined (its rays hit nothing: black).
+    Rejected moves are drawn again from the same generator until n are kept.
+    """
     rng = np.random.default_rng(seed)
-    frames = rng.integers(0, world.num_frames, n)
-    d = rng.normal(size=(n, 3))
-    d *= (rng.uniform(0, 1, n) * max_move * world.scale / np.linalg.norm(d, axis=1))[:, None]
-    yaw, pitch = np.radians(rng.uniform(-max_turn_deg, max_turn_deg, (2, n)))
-    src = world.c2w[frames]
-    tgt = src.copy()
-    tgt[:, :3, :3] = src[:, :3, :3] @ rot_y(yaw) @ rot_x(pitch)
-    tgt[:, :3, 3] += np.einsum("nij,nj->ni", src[:, :3, :3], d)
-    return frames, tgt
+    scene = world.meta.get("scene")
+    frames_out, tgt_out = [], []
+    for _ in range(_MAX_DRAWS):
+        frames = rng.integers(0, world.num_frames, n)
+        d = rng.normal(size=(n, 3))
+        d *= (rng.uniform(0, 1, n) * max_move * world.scale / np.linalg.norm(d, axis=1))[:, None]
+        yaw, pitch = np.radians(rng.uniform(-max_turn_deg, max_turn_deg, (2, n)))
+        src = world.c2w[frames]
+        tgt = src.copy()
+        tgt[:, :3, :3] = src[:, :3, :3] @ rot_y(yaw) @ rot_x(pitch)
+        tgt[:, :3, 3] += np.einsum("nij,nj->ni", src[:, :3, :3], d)
+        if scene is None:
+            return frames, tgt
+        ok = _free_path(scene, src[:, :3, 3], tgt[:, :3, 3], frames / world.fps, BODY_RADIUS * world.scale)
+        frames_out.append(frames[ok])
+        tgt_out.append(tgt[ok])
+        if sum(len(f) for f in frames_out) >= n:
+            return np.concatenate(frames_out)[:n], np.concatenate(tgt_out)[:n]
+    raise ValueError(f"world {world.name!r}: fewer than {n} moves of up to {max_move} x scale stay in free space "
+                     f"in {_MAX_DRAWS} draws")
+
+
+#: the camera body's radius in scene scales (the env's default collision radius, control.limits)
+BODY_RADIUS = 0.06
+_MAX_DRAWS = 100
+_PATH_SAMPLES = 16
+
+
+def _free_path(scene, start: np.ndarray, end: np.ndarray, t: np.ndarray, radius: float) -> np.ndarray:
+    """bool [n]: the ball of radius stays in free space along each segment start -> end
+    (sampled at _PATH_SAMPLES points, ends included) at times t [n]."""
+    ok = np.ones(len(start), bool)
+    a = np.linspace(0.0, 1.0, _PATH_SAMPLES)
+    for i in range(len(start)):
+        pts = start[i][None] + a[:, None] * (end[i] - start[i])[None]
+        ok[i] = bool(scene.is_free(torch.from_numpy(pts), radius, float(t[i])).all())
+    return ok
 
 
 def warp_accuracy(world: ReferenceWorld, n: int = 16, max_move: float = 0.25, max_turn_deg: float = 10.0,
