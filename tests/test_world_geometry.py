@@ -182,3 +182,24 @@ def test_preprocessed_far_goes_through_the_crop_and_resize(tmp_path, monkeypatch
         assert load_world(clip, 48, 48).canonical.far is not None  # the canonical world has it too
     del pre.far  # an older Preprocessed without the attribute
     assert video_world(clip, 24, 24).far is None
+
+
+def test_bounded_clearance_blocks_exactly_as_the_exact_one(room_world):
+    """Obstacles.blocked queries the k-d tree bounded by the body radius; the moves it
+    blocks are those the exact clearances block (escapes included)."""
+    w = room_world
+    obst = Obstacles(w, voxel=0.02 * w.scale)
+    rs = np.random.default_rng(3)
+    start = w.c2w[rs.integers(0, w.num_frames, 400), :3, 3] + rs.normal(0, 0.6 * w.scale, (400, 3))
+    end = start + rs.normal(0, 0.2 * w.scale, (400, 3))
+    radius = 0.06 * w.scale
+    got = obst.blocked(start, end, radius)
+    k = int(np.clip(np.ceil(np.linalg.norm(end - start, axis=1).max() / (0.5 * radius)), 1, 64))
+    fr = np.arange(1, k + 1) / k
+    clr = obst.clearance((start[:, None] + fr[None, :, None] * (end - start)[:, None]).reshape(-1, 3)).reshape(-1, k)
+    here = obst.clearance(start)
+    want = ((clr < radius) & (clr < here[:, None] - 1e-9)).any(1)
+    assert np.array_equal(got, want)
+    assert 10 < want.sum() < 390  # both kinds of move are tested
+    bounded = obst.clearance(start, upper=radius)
+    assert np.array_equal(bounded, np.where(here < radius, here, np.inf))
