@@ -31,7 +31,7 @@ from numba import njit
 
 from .lane_threads import num_threads, run_lanes, run_parts
 from .splat_numba import _item_maps, inverse_K
-from .view_numba import _finish_item, _lane_marks, _lane_scratch, _outputs
+from .view_numba import _finish_item, _lane_scratch, _outputs
 
 __all__ = ["mesh", "mesh_maps", "mesh_view", "warmup"]
 
@@ -376,7 +376,7 @@ def _split_end(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, fill_rgb, 
     _mesh_rest(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
                U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat)
     _finish_item(s_rgb, s_depth, s_mask, np.float32(np.inf), fill_rgb, out_render, out_mask, out_rgb, out_depth,
-                 np.empty(_lane_scratch(Ho, Wo), np.float32), _lane_marks(Ho, Wo))
+                 np.empty(_lane_scratch(Ho, Wo), np.float32))
 
 
 @njit(cache=True, nogil=True)
@@ -428,7 +428,6 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
     s_depth = np.empty(m + 11 * 272, np.float32)[11 * 272:].reshape(Ho, Wo)
     s_mask = np.empty(m + 12 * 1088, np.bool_)[12 * 1088:].reshape(Ho, Wo)
     scratch = np.empty(_lane_scratch(Ho, Wo), np.float32)
-    marks = _lane_marks(Ho, Wo)
     no_cracks = np.float32(np.inf)
     for b in range(idx.shape[0]):
         k = 0 if K.shape[0] == 1 else b
@@ -436,7 +435,7 @@ def _mesh_view_serial(rgb, u8, depth, far, has_far, K, inv_K, c2w, idx, tgt, zmi
         _mesh_item(rgb, u8, depth, far, has_far, idx[b], M, T, zmin, r1, r2, s_rgb, s_depth, s_mask,
                    U, V, IZ, D, FL, zbuf, acc, owner, pcov, sat)
         _finish_item(s_rgb, s_depth, s_mask, no_cracks, fill_rgb, out_render[b], out_mask[b], out_rgb[b],
-                     out_depth[b], scratch, marks)
+                     out_depth[b], scratch)
 
 
 def mesh_thresholds(K: np.ndarray, slope: float, min_jump: float) -> tuple[float, float]:

@@ -75,12 +75,6 @@ def _lane_scratch(H, W):
     return (H + 2) * (W + 2) + n + 2 * 4 * h1 * w1 + 4 * H * W
 
 
-@njit(cache=True, nogil=True)
-def _lane_marks(H, W):
-    """One lane's uint8 workspace for the fill's rings: marks, known flags, row sums."""
-    return np.zeros((3, H + 2, W + 2), np.uint8)
-
-
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _pyramid_fill(scratch, C, H, W):
     """Push-pull from a level already stored at the start of scratch as [C + 1, H, W]
@@ -138,11 +132,32 @@ def _pyramid_fill(scratch, C, H, W):
     return filled
 
 
+@njit(inline="always", fastmath=False, error_model="numpy", nogil=True)
+def _grow(y, x, top, mk, KV, H, W):
+    """Hole (y, x) grown in ring top - 1: the mean of its known 3x3 neighbours' values KV
+    [H, W, 4] (marks 1..top: covered or grown in an earlier ring; this ring's own pixels,
+    marked top + 1, do not count). Branch-free over the neighbours."""
+    cnt, s0, s1, s2, s3 = _F0, _F0, _F0, _F0, _F0
+    for yy in range(max(0, y - 1), min(H, y + 2)):
+        for xx in range(max(0, x - 1), min(W, x + 2)):
+            m = mk[yy, xx]
+            k = np.float32((m >= 1) & (m <= top))
+            cnt += k
+            s0 += k * KV[yy, xx, 0]
+            s1 += k * KV[yy, xx, 1]
+            s2 += k * KV[yy, xx, 2]
+            s3 += k * KV[yy, xx, 3]
+    KV[y, x, 0] = s0 / cnt
+    KV[y, x, 1] = s1 / cnt
+    KV[y, x, 2] = s2 / cnt
+    KV[y, x, 3] = s3 / cnt
+    mk[y, x] = top + np.uint8(1)
+
+
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
-def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rgb, out_depth, scratch, marks):
+def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rgb, out_depth, scratch):
     """One lane: rgb [H,W,3], depth [H,W], mask [H,W] in; the four outputs written.
-    scratch: 1-D float32 workspace of _lane_scratch(H, W) elements; marks: _lane_marks(H, W)
-    (both reused lane after lane: no allocation per lane)."""
+    scratch: 1-D float32 workspace of _lane_scratch(H, W) elements."""
     H, W = depth.shape
     inf = np.float32(np.inf)
     far = scratch[: (H + 2) * (W + 2)].reshape(H + 2, W + 2)  # depth where covered, inf elsewhere
@@ -177,19 +192,21 @@ def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rg
         return
     C = 4 if fill_rgb else 1
     # The rings (push_pull_fill's): marks mk [H, W] (0 hole, 1 covered, k + 1 grown in
-    # ring k) and the grown values KV [H, W, 4] (rgb, depth; only ring pixels written, at the
-    # end of scratch: the covered ones are read from the render). A ring
+    # ring k) and the known values KV [H, W, 4] (rgb, depth; at the end of scratch). A ring
     # pixel is a hole with a known 3x3 neighbour, found by uint8 sweeps over the holes'
     # bounding box (known flags, their row sums); two rings cost ~20 us a 64 px lane.
     KV = scratch[scratch.shape[0] - 4 * H * W:].reshape(H, W, 4)  # known values: rgb, depth
-    mk = marks[0, :H, :W]
-    kn = marks[1]  # known flags, zero-padded (the padding is never written)
-    rs = marks[2, :, :W]  # their row sums over x-1..x+1, zero-padded rows (never written)
+    mk = np.empty((H, W), np.uint8)
+    kn = np.zeros((H + 2, W + 2), np.uint8)  # known flags, zero-padded
+    rs = np.zeros((H + 2, W), np.uint8)  # their row sums over x-1..x+1, zero-padded rows
     ylo, yhi, xlo, xhi = H, -1, W, -1  # the holes' bounding box: the sweeps stay near it
     for y in range(H):
         for x in range(W):
             m = out_mask[y, x]
             mk[y, x] = np.uint8(1) if m else np.uint8(0)
+            for c in range(3):
+                KV[y, x, c] = np.float32(out_render[y, x, c])
+            KV[y, x, 3] = out_depth[y, x]
             if not m:
                 ylo, yhi, xlo, xhi = min(ylo, y), max(yhi, y), min(xlo, x), max(xhi, x)
     y0, y1, x0, x1 = max(0, ylo - 1), min(H, yhi + 2), max(0, xlo - 1), min(W, xhi + 2)
@@ -205,33 +222,9 @@ def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rg
         grown = 0
         for y in range(ylo, yhi + 1):
             for x in range(xlo, xhi + 1):
-                if mk[y, x] != 0 or (np.int64(rs[y, x]) + np.int64(rs[y + 1, x]) + np.int64(rs[y + 2, x])) == 0:
-                    continue
-                # grown: the mean of its known 3x3 neighbours (covered: read from the render;
-                # grown in an earlier ring: from KV; this ring's own, marked top + 1, do not
-                # count). Written out here: a helper with array arguments cost ~100 ns a call.
-                cnt, s0, s1, s2, s3 = _F0, _F0, _F0, _F0, _F0
-                for yy in range(max(0, y - 1), min(H, y + 2)):
-                    for xx in range(max(0, x - 1), min(W, x + 2)):
-                        m = mk[yy, xx]
-                        if m == 1:
-                            cnt += _F1
-                            s0 += np.float32(out_render[yy, xx, 0])
-                            s1 += np.float32(out_render[yy, xx, 1])
-                            s2 += np.float32(out_render[yy, xx, 2])
-                            s3 += out_depth[yy, xx]
-                        elif (m > 1) & (m <= top):
-                            cnt += _F1
-                            s0 += KV[yy, xx, 0]
-                            s1 += KV[yy, xx, 1]
-                            s2 += KV[yy, xx, 2]
-                            s3 += KV[yy, xx, 3]
-                KV[y, x, 0] = s0 / cnt
-                KV[y, x, 1] = s1 / cnt
-                KV[y, x, 2] = s2 / cnt
-                KV[y, x, 3] = s3 / cnt
-                mk[y, x] = top + np.uint8(1)
-                grown += 1
+                if mk[y, x] == 0 and (np.int64(rs[y, x]) + np.int64(rs[y + 1, x]) + np.int64(rs[y + 2, x])) > 0:
+                    _grow(y, x, top, mk, KV, H, W)
+                    grown += 1
         if grown == 0:
             break
     if min(H, W) <= 1:  # no coarser level: the rings, and the other holes 0, as the reference
@@ -264,7 +257,7 @@ def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rg
                         s0 += np.float32(out_render[yy, xx, 0])
                         s1 += np.float32(out_render[yy, xx, 1])
                         s2 += np.float32(out_render[yy, xx, 2])
-                    elif m > 1:
+                    elif m != 0:
                         sw += _F1
                         sd += KV[yy, xx, 3]
                         s0 += KV[yy, xx, 0]
@@ -299,10 +292,9 @@ def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rg
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _finish_serial(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rgb, out_depth):
     scratch = np.empty(_lane_scratch(depth.shape[1], depth.shape[2]), np.float32)  # reused lane after lane
-    marks = _lane_marks(depth.shape[1], depth.shape[2])
     for b in range(depth.shape[0]):
         _finish_item(rgb[b], depth[b], mask[b], ratio, fill_rgb, out_render[b], out_mask[b], out_rgb[b], out_depth[b],
-                     scratch, marks)
+                     scratch)
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -318,13 +310,12 @@ def _warp_view_serial(rgb, u8, depth, K, inv_K, c2w, idx, tgt, neg_alpha, du, fi
     s_mask = np.empty((H, W), np.bool_)
     s_w = np.empty((H, W), np.float32)
     scratch = np.empty(_lane_scratch(H, W), np.float32)
-    marks = _lane_marks(H, W)
     for b in range(idx.shape[0]):
         k = 0 if K.shape[0] == 1 else b
         _item_maps(K[k], inv_K[k], c2w, idx[b], tgt[b], M, T)
         _splat_item(rgb, u8, depth, idx[b], M, T, neg_alpha, du, s_rgb, s_depth, s_mask, s_w)
         _finish_item(s_rgb, s_depth, s_mask, ratio, fill_rgb, out_render[b], out_mask[b], out_rgb[b], out_depth[b],
-                     scratch, marks)
+                     scratch)
 
 
 def _outputs(B: int, H: int, W: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
