@@ -180,27 +180,3 @@ def test_torch_warp_forces_the_torch_path(room_world, monkeypatch):
     got = view.warp_view(*args, np.array([[2, 0]]), torch.from_numpy(w.c2w[2:3]))
     assert got.mask.mean() > 0.95
     _same_view(view.finish_splat(_splat(2, 16, 16, seed=4)), finish_splat_torch(_splat(2, 16, 16, seed=4)))
-
-
-@pytest.mark.parametrize("numba", [True, False])
-def test_fill_grows_rings_from_the_known_neighbours(numba):
-    """A hole's first ring is the mean of its known 3x3 neighbours (not the pyramid's
-    wide blend), the second the mean of the covered and first-ring pixels beside it."""
-    H = W = 12
-    rgb = np.zeros((1, H, W, 3), np.float32)
-    rgb[0, :, :6] = 0.2  # left half dark, right half bright
-    rgb[0, :, 6:] = 0.8
-    depth = np.full((1, H, W), 2.0, np.float32)
-    mask = np.ones((1, H, W), bool)
-    mask[0, 4:8, 4:8] = False  # a 4x4 hole straddling the edge
-    t = torch.from_numpy
-    res = WarpResult(rgb=t(rgb), depth=t(depth), mask=t(mask), weight=t(mask.astype(np.float32)))
-    view = finish_splat(res, cracks=False) if numba else finish_splat_torch(res, cracks=False)
-    dark, bright = round(0.2 * 255), round(0.8 * 255)
-    assert view.rgb[0, 4, 4, 0] == dark  # a corner of the hole: 5 known neighbours, all dark
-    assert view.rgb[0, 4, 7, 0] == bright
-    assert view.rgb[0, 5, 4, 0] == dark  # an edge pixel of the hole: 3 known, all dark
-    # the second ring (the hole's centre): the mean of its 5 first-ring neighbours, two of
-    # which straddle the edge: (d + (2d + b) / 3 + (d + 2b) / 3 + d + d) / 5 = (4d + b) / 5
-    assert abs(int(view.rgb[0, 5, 5, 0]) - round((4 * dark + bright) / 5)) <= 1
-    assert np.allclose(view.depth[0], 2.0)

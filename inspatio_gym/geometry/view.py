@@ -108,7 +108,7 @@ def finish_splat_torch(res: WarpResult, fill_rgb: bool = True, cracks: bool = Tr
         chans = torch.cat([render_t.to(torch.float32), res.depth.unsqueeze(-1)], -1).permute(0, 3, 1, 2)
     else:  # only depth needs filling (the generator fills the image itself)
         chans = res.depth.unsqueeze(1)
-    filled = push_pull_fill(chans, covered.unsqueeze(1), rings=view_numba.FILL_RINGS).permute(0, 2, 3, 1)
+    filled = push_pull_fill(chans, covered.unsqueeze(1)).permute(0, 2, 3, 1)
     depth = filled[..., -1].contiguous().cpu().numpy()
     render = render_t.cpu().numpy()
     rgb = filled[..., :3].round().clamp(0, 255).to(torch.uint8).cpu().numpy() if fill_rgb else render.copy()

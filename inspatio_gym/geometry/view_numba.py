@@ -4,8 +4,7 @@ The torch version is a few dozen small tensor ops (pads, pools, upsamples, where
 dispatch overhead dominates at 64x64; here each lane runs in one compiled function, the
 lanes split across threads by ``lane_threads`` (each writes only its own output slices).
 ``warp_view_numba`` fuses the camera maps, the splat and this step per lane and reads the
-clip's frames in place (no gather of the neighbour frames). The fill first grows FILL_RINGS
-one-pixel rings of each hole from their known neighbours, as ``push_pull_fill(rings=)``. Arithmetic is float32 in the
+clip's frames in place (no gather of the neighbour frames). Arithmetic is float32 in the
 torch version's order (window sums then one division for the pooling,
 torch's source-index rule and lerp form for the bilinear upsampling), so results agree to
 float rounding; the uint8 image can differ by one level where a value rounds at .5.
@@ -25,9 +24,6 @@ _F4 = np.float32(4.0)
 _EPS = np.float32(1e-12)
 _HALF = np.float32(0.5)
 _QUARTER = np.float32(0.25)
-#: one-pixel rings of each hole grown from their known neighbours before the pyramid
-#: (geometry.fill: push_pull_fill(..., rings)); the torch path passes the same
-FILL_RINGS = 2
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -63,8 +59,7 @@ def _src_index(d, n_in, n_out):
 @njit(cache=True, nogil=True)
 def _lane_scratch(H, W):
     """float32 elements of one lane's workspace in _finish_item: the crack buffer, then
-    the pyramid from level 1 down, two ping-pong fill buffers of level 1's size, and
-    the rings' values ([4, H, W])."""
+    the pyramid from level 1 down and two ping-pong fill buffers of level 1's size."""
     n, h, w = 0, (H + 1) // 2, (W + 1) // 2
     h1, w1 = h, w
     while True:
@@ -72,7 +67,7 @@ def _lane_scratch(H, W):
         if min(h, w) <= 1:
             break
         h, w = (h + 1) // 2, (w + 1) // 2
-    return (H + 2) * (W + 2) + n + 2 * 4 * h1 * w1 + 4 * H * W
+    return (H + 2) * (W + 2) + n + 2 * 4 * h1 * w1
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
@@ -132,28 +127,6 @@ def _pyramid_fill(scratch, C, H, W):
     return filled
 
 
-@njit(inline="always", fastmath=False, error_model="numpy", nogil=True)
-def _grow(y, x, top, mk, KV, H, W):
-    """Hole (y, x) grown in ring top - 1: the mean of its known 3x3 neighbours' values KV
-    [H, W, 4] (marks 1..top: covered or grown in an earlier ring; this ring's own pixels,
-    marked top + 1, do not count). Branch-free over the neighbours."""
-    cnt, s0, s1, s2, s3 = _F0, _F0, _F0, _F0, _F0
-    for yy in range(max(0, y - 1), min(H, y + 2)):
-        for xx in range(max(0, x - 1), min(W, x + 2)):
-            m = mk[yy, xx]
-            k = np.float32((m >= 1) & (m <= top))
-            cnt += k
-            s0 += k * KV[yy, xx, 0]
-            s1 += k * KV[yy, xx, 1]
-            s2 += k * KV[yy, xx, 2]
-            s3 += k * KV[yy, xx, 3]
-    KV[y, x, 0] = s0 / cnt
-    KV[y, x, 1] = s1 / cnt
-    KV[y, x, 2] = s2 / cnt
-    KV[y, x, 3] = s3 / cnt
-    mk[y, x] = top + np.uint8(1)
-
-
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rgb, out_depth, scratch):
     """One lane: rgb [H,W,3], depth [H,W], mask [H,W] in; the four outputs written.
@@ -191,54 +164,14 @@ def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rg
     if holes == 0:
         return
     C = 4 if fill_rgb else 1
-    # The rings (push_pull_fill's): marks mk [H, W] (0 hole, 1 covered, k + 1 grown in
-    # ring k) and the known values KV [H, W, 4] (rgb, depth; at the end of scratch). A ring
-    # pixel is a hole with a known 3x3 neighbour, found by uint8 sweeps over the holes'
-    # bounding box (known flags, their row sums); two rings cost ~20 us a 64 px lane.
-    KV = scratch[scratch.shape[0] - 4 * H * W:].reshape(H, W, 4)  # known values: rgb, depth
-    mk = np.empty((H, W), np.uint8)
-    kn = np.zeros((H + 2, W + 2), np.uint8)  # known flags, zero-padded
-    rs = np.zeros((H + 2, W), np.uint8)  # their row sums over x-1..x+1, zero-padded rows
-    ylo, yhi, xlo, xhi = H, -1, W, -1  # the holes' bounding box: the sweeps stay near it
-    for y in range(H):
-        for x in range(W):
-            m = out_mask[y, x]
-            mk[y, x] = np.uint8(1) if m else np.uint8(0)
-            for c in range(3):
-                KV[y, x, c] = np.float32(out_render[y, x, c])
-            KV[y, x, 3] = out_depth[y, x]
-            if not m:
-                ylo, yhi, xlo, xhi = min(ylo, y), max(yhi, y), min(xlo, x), max(xhi, x)
-    y0, y1, x0, x1 = max(0, ylo - 1), min(H, yhi + 2), max(0, xlo - 1), min(W, xhi + 2)
-    for r in range(FILL_RINGS):  # ring r: the holes with a neighbour known before it
-        top = np.uint8(r + 1)
-        for y in range(y0, y1):
-            for x in range(x0, x1):
-                m = mk[y, x]
-                kn[y + 1, x + 1] = np.uint8((m >= 1) & (m <= top))
-        for y in range(y0, y1):
-            for x in range(x0, x1):
-                rs[y + 1, x] = kn[y + 1, x] + kn[y + 1, x + 1] + kn[y + 1, x + 2]
-        grown = 0
-        for y in range(ylo, yhi + 1):
-            for x in range(xlo, xhi + 1):
-                if mk[y, x] == 0 and (np.int64(rs[y, x]) + np.int64(rs[y + 1, x]) + np.int64(rs[y + 2, x])) > 0:
-                    _grow(y, x, top, mk, KV, H, W)
-                    grown += 1
-        if grown == 0:
-            break
-    if min(H, W) <= 1:  # no coarser level: the rings, and the other holes 0, as the reference
+    if min(H, W) <= 1:  # no coarser level: holes become 0, as the reference
         for y in range(H):
             for x in range(W):
                 if not out_mask[y, x]:
-                    ring = mk[y, x] != 0
-                    out_depth[y, x] = KV[y, x, 3] if ring else _F0
-                    if fill_rgb and ring:
-                        for c in range(3):
-                            out_rgb[y, x, c] = np.uint8(min(max(np.rint(KV[y, x, c]), _F0), _U8))
+                    out_depth[y, x] = _F0
         return
-    # Level 1 of the pyramid from level 0 (level 0 itself is never pooled again: its known
-    # pixels keep their values and its holes take the upsampled level 1).
+    # Level 1 of the pyramid straight from the outputs (level 0 is never stored: its
+    # covered pixels keep their values and its holes take the upsampled level 1).
     h1, w1 = (H + 1) // 2, (W + 1) // 2
     o = (H + 2) * (W + 2)
     lv1 = scratch[o: o + (C + 1) * h1 * w1].reshape(C + 1, h1, w1)
@@ -250,19 +183,12 @@ def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rg
             sw, sd, s0, s1, s2 = _F0, _F0, _F0, _F0, _F0
             for yy in range(2 * i, y1):  # holes add exact zeros (value x weight 0): skipped
                 for xx in range(2 * j, x1):
-                    m = mk[yy, xx]
-                    if m == 1:
+                    if out_mask[yy, xx]:
                         sw += _F1
                         sd += out_depth[yy, xx]
                         s0 += np.float32(out_render[yy, xx, 0])
                         s1 += np.float32(out_render[yy, xx, 1])
                         s2 += np.float32(out_render[yy, xx, 2])
-                    elif m != 0:
-                        sw += _F1
-                        sd += KV[yy, xx, 3]
-                        s0 += KV[yy, xx, 0]
-                        s1 += KV[yy, xx, 1]
-                        s2 += KV[yy, xx, 2]
             lv1[C, i, j] = sw / cnt
             lv1[C - 1, i, j] = sd / cnt
             if fill_rgb:
@@ -275,14 +201,10 @@ def _finish_item(rgb, depth, mask, ratio, fill_rgb, out_render, out_mask, out_rg
         for x in range(W):
             if out_mask[y, x]:
                 continue
-            ring = mk[y, x] != 0
             j0, j1, lj = _src_index(x, w1, W)
             for c in range(C):
-                if ring:
-                    up = KV[y, x, 3] if c == C - 1 else KV[y, x, c]
-                else:
-                    up = (_F1 - li) * ((_F1 - lj) * filled[c, i0, j0] + lj * filled[c, i0, j1]) + li * (
-                        (_F1 - lj) * filled[c, i1, j0] + lj * filled[c, i1, j1])  # fmt: skip
+                up = (_F1 - li) * ((_F1 - lj) * filled[c, i0, j0] + lj * filled[c, i0, j1]) + li * (
+                    (_F1 - lj) * filled[c, i1, j0] + lj * filled[c, i1, j1])  # fmt: skip
                 if c == C - 1:
                     out_depth[y, x] = up
                 else:  # round half to even (torch.round), clamp, quantise
