@@ -24,6 +24,17 @@ def _box_scene(H: int = 48, W: int = 64, seed: int = 0) -> tuple[np.ndarray, np.
     return rgb, depth, K
 
 
+def _random_views(w, seed: int, n: int, turn: float, move: float) -> tuple[np.ndarray, np.ndarray]:
+    """n random (frame indices [n, 3]: a source and its neighbours 4 away, target c2w [n,4,4]):
+    each source pose turned by ~turn rad and moved by ~move x scale."""
+    rs = np.random.default_rng(seed)
+    start = rs.integers(0, w.num_frames, n)
+    idx = np.clip(start[:, None] + np.array([0, -4, 4]), 0, w.num_frames - 1)
+    tgt = np.stack([w.c2w[f] @ make_pose(rot_y(turn * rs.standard_normal()), move * w.scale * rs.standard_normal(3))
+                    for f in start])  # fmt: skip
+    return idx, tgt
+
+
 def _warp(impl, rgb, depth, K, tgt, far=None, unit=1.0):
     t = torch.from_numpy
     return impl(t(rgb)[None], t(depth)[None], t(K), t(np.eye(4))[None], t(tgt)[None],
@@ -97,11 +108,7 @@ def test_far_pixels_rotate_but_do_not_translate():
 @pytest.mark.parametrize("with_far", [False, True])
 def test_numba_and_torch_agree(room_world, with_far):
     w = room_world
-    rs = np.random.default_rng(5)
-    start = rs.integers(0, w.num_frames, 6)
-    idx = np.clip(start[:, None] + np.array([0, -4, 4]), 0, w.num_frames - 1)
-    tgt = np.stack([w.c2w[f] @ make_pose(rot_y(0.2 * rs.standard_normal()), 0.3 * w.scale * rs.standard_normal(3))
-                    for f in start])  # fmt: skip
+    idx, tgt = _random_views(w, seed=5, n=6, turn=0.2, move=0.3)
     far = None
     if with_far:
         far = np.zeros(w.depth.shape, bool)
@@ -157,11 +164,7 @@ def test_a_lane_split_across_threads_renders_bit_for_bit_as_one(room_world, monk
     from inspatio_gym.geometry import mesh_numba
 
     w = room_world
-    rs = np.random.default_rng(11)
-    start = rs.integers(0, w.num_frames, 4)
-    idx = np.clip(start[:, None] + np.array([0, -4, 4]), 0, w.num_frames - 1)
-    tgt = np.stack([w.c2w[f] @ make_pose(rot_y(0.3 * rs.standard_normal()), 0.4 * w.scale * rs.standard_normal(3))
-                    for f in start])  # fmt: skip
+    idx, tgt = _random_views(w, seed=11, n=4, turn=0.3, move=0.4)
     far = np.zeros(w.depth.shape, bool)
     far[:, :6] = True
     args = (w.frames, w.depth, far, w.K, w.c2w)
