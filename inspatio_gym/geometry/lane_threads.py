@@ -104,19 +104,13 @@ def run_lanes(kernel: Callable[..., None], args: Sequence, lane_args: Sequence[i
         lo, hi = bounds[k], bounds[k + 1]
         return [a[lo:hi] if i in sliced else a for i, a in enumerate(args)]
 
-    pool = _executor(max(1, num_threads() - 1))
-    futures = [pool.submit(kernel, *chunk(k)) for k in range(1, n)]
-    try:
-        kernel(*chunk(0))
-    finally:
-        for f in futures:
-            f.result()
+    run_parts(kernel, [chunk(k) for k in range(n)])
 
 
 def run_parts(kernel: Callable[..., None], parts: Sequence[Sequence]) -> None:
     """kernel(*args) for each args in parts, at once: the first on the calling thread, the
-    others on the pool (one lane's work split in parts, each writing only its own buffers;
-    the kernel must release the GIL)."""
+    others on the pool (run_lanes' chunks of lanes, or one lane's work split in parts); each
+    part writes only its own outputs, and the kernel must release the GIL."""
     if id(kernel) not in _checked:
         _note_first_compile(kernel)
     if len(parts) <= 1:
