@@ -66,12 +66,14 @@ _PATH_SAMPLES = 16
 
 def _free_path(scene, start: np.ndarray, end: np.ndarray, t: np.ndarray, radius: float) -> np.ndarray:
     """bool [n]: the ball of radius stays in free space along each segment start -> end
-    (sampled at _PATH_SAMPLES points, ends included) at times t [n]."""
-    ok = np.ones(len(start), bool)
+    (sampled at _PATH_SAMPLES points, ends included) at times t [n]; one oracle call per time."""
     a = np.linspace(0.0, 1.0, _PATH_SAMPLES)
-    for i in range(len(start)):
-        pts = start[i][None] + a[:, None] * (end[i] - start[i])[None]
-        ok[i] = bool(scene.is_free(torch.from_numpy(pts), radius, float(t[i])).all())
+    pts = start[:, None] + a[None, :, None] * (end - start)[:, None]  # [n, S, 3]
+    ok = np.empty(len(start), bool)
+    for ti in np.unique(t):
+        sel = t == ti
+        free = scene.is_free(torch.from_numpy(pts[sel].reshape(-1, 3)), radius, float(ti)).numpy()
+        ok[sel] = free.reshape(-1, _PATH_SAMPLES).all(1)
     return ok
 
 
