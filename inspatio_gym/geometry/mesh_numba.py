@@ -19,7 +19,8 @@ to it, so the source pose reproduces the reference exactly. Items (lanes) are sp
 across threads by ``lane_threads``; each writes only its own outputs. A view batch of
 fewer lanes than threads (a single env at 128 px or more) splits instead each lane's
 primary triangles, most of its time, by block rows into private z-buffers merged in row
-order: bit for bit the same views (a test), 0.93x the time at 256 px on 2 cores.
+order: bit for bit the same views (a test), 0.93x the time at 256 px on 2 cores (1.11x
+faster than one thread still with a busy process on the cores).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ __all__ = ["mesh", "mesh_maps", "mesh_view", "warmup"]
 _BLOCK = 8  # secondary frames are culled in blocks of _BLOCK x _BLOCK quads
 _SNAP = 1e-3  # vertices within this of a pixel centre snap to it (exact source-pose render)
 #: frames of at least this many pixels, in a batch of fewer lanes than threads, have each
-#: lane's primary raster split across the threads (below it the split's overhead, about
-#: 0.1 ms, outweighs the gain; measured in benchmarks/surface_quality.py's 1x256 speed)
+#: lane's primary raster split across the threads (a few numba calls and a thread hand-off,
+#: tens of microseconds, against 0.7 ms of raster at 128 px; side by side at 128 and 256 px
+#: a single view took 0.94x and 0.93x the time; a 64 px lane, 0.2 ms, stays on one thread)
 SPLIT_PIXELS = 96 * 96
 
 
