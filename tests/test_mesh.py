@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from inspatio_gym.geometry.camera import make_pose, rot_x, rot_y
-from inspatio_gym.geometry.mesh import MESH_DEFAULTS, mesh_warp_numba, mesh_warp_torch
+from inspatio_gym.geometry.mesh import MESH_DEFAULTS, SKIRT, mesh_skirt_torch, mesh_warp_numba, mesh_warp_torch
 from inspatio_gym.geometry.view import warp_view
 from inspatio_gym.render.warp import WarpRenderer
 
@@ -169,15 +169,59 @@ def test_a_lane_split_across_threads_renders_bit_for_bit_as_one(room_world, monk
     far[:, :6] = True
     args = (w.frames, w.depth, far, w.K, w.c2w)
     monkeypatch.setenv("INSPATIO_GYM_THREADS", "1")
-    one = [mesh_numba.mesh_view(*args, idx[i:i + 1], tgt[i:i + 1], w.scale, **MESH_DEFAULTS) for i in range(4)]
+    one = [mesh_numba.mesh_view(*args, idx[i:i + 1], tgt[i:i + 1], w.scale, skirt=SKIRT, **MESH_DEFAULTS) for i in range(4)]
     monkeypatch.setenv("INSPATIO_GYM_THREADS", threads)
     monkeypatch.setattr(mesh_numba, "SPLIT_PIXELS", 0)
     called = []
     split = mesh_numba._mesh_view_split
     monkeypatch.setattr(mesh_numba, "_mesh_view_split", lambda *a: called.append(1) or split(*a))
     for i in range(4):
-        got = mesh_numba.mesh_view(*args, idx[i:i + 1], tgt[i:i + 1], w.scale, **MESH_DEFAULTS)
+        got = mesh_numba.mesh_view(*args, idx[i:i + 1], tgt[i:i + 1], w.scale, skirt=SKIRT, **MESH_DEFAULTS)
         for a, b in zip(got, one[i]):
             np.testing.assert_array_equal(a, b)
     assert len(called) == 4
     assert one[0][1].mean() > 0.2  # the views show something
+
+
+@pytest.mark.parametrize("far_left", [False, True])
+def test_the_skirt_seeds_the_fill_with_the_border_and_is_not_covered(far_left):
+    """A camera moved 3 px to the right of a frontal wall sees 3 columns past the frame's left
+    border: the 1 px skirt gives the column next to the coverage the border's own colours
+    (the push-pull fill alone blurs them), while the render and the covered mask are those
+    of no skirt; the kernel and the torch reference agree (far border pixels too: rotation
+    only, and the skirt then stays on the border's ray)."""
+    from inspatio_gym.geometry import mesh_numba
+
+    H, W, f, z = 24, 32, 30.0, 2.0
+    rs = np.random.default_rng(4)
+    rgb = rs.integers(0, 256, (1, H, W, 3), dtype=np.uint8)
+    depth = np.full((1, H, W), z, np.float32)
+    far = np.zeros((1, H, W), bool)
+    far[0, :, :2] = far_left
+    K = np.array([[f, 0, (W - 1) / 2], [0, f, (H - 1) / 2], [0, 0, 1.0]])
+    tgt = make_pose(np.eye(3), [-3 * z / f, 0, 0])[None]  # the wall moves 3 px right
+    views = {P: mesh_numba.mesh_view(rgb, depth, far if far_left else None, K, np.eye(4)[None], np.zeros((1, 1),
+                                     np.int64), tgt, 1.0, skirt=P, **MESH_DEFAULTS) for P in (0, SKIRT)}
+    (r0, m0, c0, _), (r1, m1, c1, _) = views[0], views[SKIRT]
+    np.testing.assert_array_equal(m0, m1)
+    np.testing.assert_array_equal(r0, r1)
+    if far_left:  # far pixels do not move: the left columns stay covered, nothing to seed
+        assert m1[0, :, 0].all()
+        return
+    assert not m1[0, :, :3].any() and m1[0, :, 3:].all()
+    np.testing.assert_array_equal(c1[0, :, 2], rgb[0, :, 0])  # the skirt: the border column itself
+    assert np.abs(c0[0, :, 2].astype(int) - rgb[0, :, 0]).mean() > 5  # the fill alone blurs it
+    t = torch.from_numpy
+    args = (t(rgb)[None], t(depth)[None], t(K), t(np.eye(4))[None, None], t(tgt))
+    sk = mesh_skirt_torch(*args, t(m0), depth_unit=1.0, skirt=SKIRT, **MESH_DEFAULTS)
+    assert sk.mask[0, :, 2].all() and not sk.mask[0, :, :2].any() and not sk.mask[0, :, 3:].any()
+    np.testing.assert_array_equal((sk.rgb[0, :, 2].numpy() * 255 + 0.5).astype(np.uint8), rgb[0, :, 0])
+
+
+def test_skirt_rejects_a_negative_width():
+    from inspatio_gym.geometry import mesh_numba
+
+    rgb, depth, K = _box_scene(8, 8)
+    with pytest.raises(ValueError, match="skirt"):
+        mesh_numba.mesh_view(rgb[None], depth[None], None, K, np.eye(4)[None], np.zeros((1, 1), np.int64),
+                             np.eye(4)[None], 1.0, skirt=-1, **MESH_DEFAULTS)

@@ -8,8 +8,8 @@ import torch
 
 from inspatio_gym.geometry.camera import make_pose, rot_y
 from inspatio_gym.geometry.lane_threads import num_threads, run_lanes
-from inspatio_gym.geometry.mesh import MESH_DEFAULTS, mesh_warp_torch
-from inspatio_gym.geometry.view import View, finish_splat, finish_splat_torch, warp_view
+from inspatio_gym.geometry.mesh import MESH_DEFAULTS, SKIRT, mesh_skirt_torch, mesh_warp_torch
+from inspatio_gym.geometry.view import View, _finish_skirted, finish_splat, finish_splat_torch, warp_view
 from inspatio_gym.geometry.warp import WarpResult, forward_warp_torch
 
 
@@ -26,6 +26,14 @@ def _same_view(got: View, ref: View, render_share: float = 0.0) -> None:
     assert (~close).mean() <= render_share
     for a in (got.render, got.rgb):
         assert a.dtype == np.uint8
+
+
+def _mesh_view_torch(frames, depth, K, c2w, tgt, unit: float, fill_rgb: bool) -> View:
+    """The torch reference of a mesh view: the mesh warp, its skirt into the holes."""
+    res = mesh_warp_torch(frames, depth, K, c2w, tgt, depth_unit=unit, **MESH_DEFAULTS)
+    sk = mesh_skirt_torch(frames, depth, K, c2w, tgt, res.mask, depth_unit=unit, skirt=SKIRT, **MESH_DEFAULTS)
+    assert not (sk.mask & res.mask).any()
+    return _finish_skirted(res, sk, fill_rgb)
 
 
 def _splat(B: int, H: int, W: int, seed: int, hole_rows: int = 0) -> WarpResult:
@@ -98,14 +106,13 @@ def test_warp_view_matches_torch_path(room_world, surface):
                         fill_rgb=fill_rgb, surface=surface)
         i = torch.from_numpy(idx)
         if surface == "mesh":
-            res = mesh_warp_torch(frames[i], depth[i], K, c2w[i], torch.from_numpy(tgt), depth_unit=w.scale,
-                                  **MESH_DEFAULTS)
+            ref = _mesh_view_torch(frames[i], depth[i], K, c2w[i], torch.from_numpy(tgt), w.scale, fill_rgb)
         else:
             res = forward_warp_torch(frames[i], depth[i], K, c2w[i], torch.from_numpy(tgt), alpha=25.0,
                                      depth_unit=w.scale)
+            ref = finish_splat_torch(res, fill_rgb, cracks=True)
         # the mesh: a near tie of two surfaces may fall either way in float64 (1 pixel in 28,672 here)
-        _same_view(got, finish_splat_torch(res, fill_rgb, cracks=surface == "splat"),
-                   render_share=1e-4 if surface == "mesh" else 0.0)
+        _same_view(got, ref, render_share=1e-4 if surface == "mesh" else 0.0)
     assert got.mask[0].mean() > (0.999 if surface == "mesh" else 0.95)  # lane 0 sits on its reference frame
 
 
@@ -159,10 +166,11 @@ def test_warp_view_per_lane_intrinsics(room_world, surface):
     got = warp_view(frames, depth, K, c2w, idx, tgt, alpha=25.0, depth_unit=w.scale, surface=surface)
     i = torch.from_numpy(idx)
     if surface == "mesh":
-        ref = mesh_warp_torch(frames[i], depth[i], K, c2w[i], tgt, depth_unit=w.scale, **MESH_DEFAULTS)
+        ref = _mesh_view_torch(frames[i], depth[i], K, c2w[i], tgt, w.scale, True)
     else:
-        ref = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt, alpha=25.0, depth_unit=w.scale)
-    _same_view(got, finish_splat_torch(ref, cracks=surface == "splat"), render_share=1e-4 if surface == "mesh" else 0)
+        ref = finish_splat_torch(forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt, alpha=25.0,
+                                                    depth_unit=w.scale))
+    _same_view(got, ref, render_share=1e-4 if surface == "mesh" else 0)
 
 
 def test_torch_warp_forces_the_torch_path(room_world, monkeypatch):

@@ -4,6 +4,8 @@ This is the last step of the explicit spatial constraint: the covered mask the g
 is conditioned on, the uint8 render, and a push-pull fill of the holes (depth always, the
 image optionally). The surface is a mesh (geometry.mesh, the default) or a point splat
 (geometry.warp; its cracks, background seen between magnified splats, become holes).
+A mesh view's fill is seeded by the skirt (geometry.mesh.SKIRT): the frames' meshes
+extended a pixel past their border, drawn into the holes, not reported as covered.
 The compiled kernels run where dispatch.use_numba says so (CPU); the torch composition
 here is the reference (and the path for other devices).
 """
@@ -19,7 +21,7 @@ from . import mesh_numba, view_numba
 from .cracks import crack_mask
 from .dispatch import use_numba
 from .fill import push_pull_fill
-from .mesh import MESH_DEFAULTS, mesh_warp_torch
+from .mesh import MESH_DEFAULTS, SKIRT, mesh_skirt_torch, mesh_warp_torch
 from .warp import WarpResult, forward_warp_torch
 
 __all__ = ["SURFACES", "View", "finish_splat", "finish_splat_torch", "warp_view"]
@@ -71,7 +73,7 @@ def warp_view(frames: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, c2w: t
         if mesh:
             out = mesh_numba.mesh_view(frames.numpy(), depth.numpy(), None if far is None else far.numpy(), K.numpy(),
                                        c2w.numpy(), idx, tgt_c2w.numpy(), depth_unit, fill_rgb=fill_rgb,
-                                       **MESH_DEFAULTS)
+                                       skirt=SKIRT, **MESH_DEFAULTS)
         else:
             out = view_numba.warp_view_numba(frames.numpy(), depth.numpy(), K.numpy(), c2w.numpy(), idx,
                                              tgt_c2w.numpy(), alpha, depth_unit, fill_rgb)
@@ -79,11 +81,25 @@ def warp_view(frames: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, c2w: t
         return View(rgb=rgb, depth=dep, mask=mask, render=render)
     i = torch.from_numpy(idx).to(frames.device)
     if mesh:
-        res = mesh_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, None if far is None else far[i],
-                              depth_unit=depth_unit, **MESH_DEFAULTS)
-    else:
-        res = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, alpha=alpha, depth_unit=depth_unit)
-    return finish_splat_torch(res, fill_rgb, cracks=not mesh)
+        far_i = None if far is None else far[i]
+        res = mesh_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, far_i, depth_unit=depth_unit, **MESH_DEFAULTS)
+        return _finish_skirted(res, mesh_skirt_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, res.mask, far_i,
+                                                     depth_unit, SKIRT, **MESH_DEFAULTS), fill_rgb)
+    res = forward_warp_torch(frames[i], depth[i], K, c2w[i], tgt_c2w, alpha=alpha, depth_unit=depth_unit)
+    return finish_splat_torch(res, fill_rgb, cracks=True)
+
+
+def _finish_skirted(res: WarpResult, skirt: WarpResult, fill_rgb: bool) -> View:
+    """A mesh warp's view with its skirt: the skirt's pixels seed the fill (they keep their
+    colour in rgb) but stay holes of the render and the mask, as the kernel's _unskirt."""
+    m = skirt.mask.unsqueeze(-1)
+    seeded = WarpResult(rgb=torch.where(m, skirt.rgb, res.rgb), depth=torch.where(skirt.mask, skirt.depth, res.depth),
+                        mask=res.mask | skirt.mask, weight=res.weight)
+    view = finish_splat_torch(seeded, fill_rgb, cracks=False)
+    sk = skirt.mask.cpu().numpy()
+    view.mask &= ~sk
+    view.render[sk] = 0
+    return view
 
 
 def _check(frames, depth, K, c2w, idx: np.ndarray, tgt_c2w) -> None:
