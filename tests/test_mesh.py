@@ -218,10 +218,17 @@ def test_the_skirt_seeds_the_fill_with_the_border_and_is_not_covered(far_left):
     np.testing.assert_array_equal((sk.rgb[0, :, 2].numpy() * 255 + 0.5).astype(np.uint8), rgb[0, :, 0])
 
 
-def test_skirt_rejects_a_negative_width():
+@pytest.mark.parametrize("width", [-1, 1.5])
+def test_skirt_rejects_a_bad_width(width):
     from inspatio_gym.geometry import mesh_numba
 
     rgb, depth, K = _box_scene(8, 8)
-    with pytest.raises(ValueError, match="skirt"):
+    with pytest.raises(ValueError, match=f"skirt .* got {width}"):
         mesh_numba.mesh_view(rgb[None], depth[None], None, K, np.eye(4)[None], np.zeros((1, 1), np.int64),
-                             np.eye(4)[None], 1.0, skirt=-1, **MESH_DEFAULTS)
+                             np.eye(4)[None], 1.0, skirt=width, **MESH_DEFAULTS)
+    t = torch.from_numpy
+    args = (t(rgb)[None, None], t(depth)[None, None], t(K), t(np.eye(4))[None, None], t(np.eye(4))[None])
+    with pytest.raises(ValueError, match=f"skirt .* got {width}"):
+        mesh_skirt_torch(*args, torch.zeros(1, 8, 8, dtype=torch.bool), skirt=width)
+    with pytest.raises(ValueError, match=r"covered must be \[B,H,W\]"):
+        mesh_skirt_torch(*args, torch.zeros(1, 8, 9, dtype=torch.bool))

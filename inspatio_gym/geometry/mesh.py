@@ -34,8 +34,9 @@ __all__ = ["MESH_DEFAULTS", "SKIRT", "mesh_skirt_torch", "mesh_warp", "mesh_warp
 MESH_DEFAULTS = {"slope": 8.0, "min_jump": 0.05, "near": 1e-3}
 #: pixels a view's frames are extended past their border (edge colour and depth) to seed
 #: the hole fill: the skirt (mesh_numba._skirt). Its pixels are never reported as covered.
-#: Full frame on held-out worlds at 64 / 128 / 256 px: +0.15 / +0.20 / +0.02 dB; in the
-#: holes of real 7-Scenes novel views +0.3 to +1.6 dB; 2 px was worse on the real clip at 64 px.
+#: Full frame on held-out worlds at 64 / 128 / 256 px (benchmarks/surface_quality.py, before /
+#: after): +0.23 / +0.20 / +0.10 dB; in the holes of real 7-Scenes novel views +0.3 to +1.6
+#: dB; 2 px was worse on the real clip at 64 px.
 SKIRT = 1
 _BLOCK = mesh_numba._BLOCK
 
@@ -217,12 +218,17 @@ def mesh_skirt_torch(rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, sr
                      tgt_c2w: torch.Tensor, covered: torch.Tensor, far: torch.Tensor | None = None,
                      depth_unit: float = 1.0, skirt: int = SKIRT, slope: float = 8.0, min_jump: float = 0.05,
                      near: float = 1e-3) -> WarpResult:
-    """The skirts of a mesh warp (mesh_numba._skirt, the torch reference): frames 0..2 of
-    rgb [B,F,H,W,3] extended `skirt` pixels past their border with their edge pixels'
+    """The skirts of a mesh warp (mesh_numba._skirt, the torch reference): the first
+    mesh_numba._SKIRT_FRAMES (3) frames of rgb [B,F,H,W,3] extended `skirt` pixels past their border with their edge pixels'
     colour, depth and far flag, the extension's triangles drawn, frame after frame, into
     the pixels neither `covered` [B,H,W] (the warp's mask) nor an earlier skirt holds.
     Arguments as mesh_warp_torch; returns the skirt's pixels (rgb, depth, mask)."""
+    if int(skirt) != skirt or skirt < 0:
+        raise ValueError(f"skirt must be a number of pixels >= 0, got {skirt!r}")
     rgb, depth, src_c2w, far = _checked(rgb, depth, src_c2w, tgt_c2w, far)
+    if tuple(covered.shape) != (rgb.shape[0], rgb.shape[2], rgb.shape[3]):
+        raise ValueError(f"covered must be [B,H,W]={rgb.shape[0], rgb.shape[2], rgb.shape[3]}, "
+                         f"got {tuple(covered.shape)}")
     F = min(rgb.shape[1], mesh_numba._SKIRT_FRAMES)
     rgb, depth, src_c2w = rgb[:, :F], depth[:, :F], src_c2w[:, :F]
     B, _, H, W, _ = rgb.shape
@@ -233,7 +239,10 @@ def mesh_skirt_torch(rgb: torch.Tensor, depth: torch.Tensor, K: torch.Tensor, sr
     ri, ci = rows.clamp(0, H - 1).long(), cols.clamp(0, W - 1).long()
     d = depth.to(f64)[:, :, ri][:, :, :, ci]  # the nearest pixel of the frame
     col = rgb.to(f64)[:, :, ri][:, :, :, ci]
-    isfar = (torch.zeros_like(d, dtype=torch.bool) if far is None else far.to(dev, torch.bool)[:, :F][:, :, ri][:, :, :, ci])
+    if far is None:
+        isfar = torch.zeros_like(d, dtype=torch.bool)
+    else:
+        isfar = far.to(dev, torch.bool)[:, :F][:, :, ri][:, :, :, ci]
     M, T, r1, r2 = _maps_torch(K, src_c2w, tgt_c2w, slope, min_jump)
     uv, iz, fl = _project_torch(M, T, rows, cols, d, isfar, near * depth_unit)
     qy, qx = torch.meshgrid(torch.arange(He - 1, device=dev), torch.arange(We - 1, device=dev), indexing="ij")

@@ -318,7 +318,8 @@ def _clear(izbuf, out_mask, owner):
 def _mesh_rest(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, skirt, out_rgb, out_depth, out_mask,
                U, V, IZ, D, FL, izbuf, acc, owner, pcov, sat):
     """_mesh_item after the primary frame's triangles (U..FL still hold its projection):
-    its points, the secondary frames, the primary's skirt (skirt > 0), the outputs."""
+    its points, the secondary frames, the first _SKIRT_FRAMES frames' skirts (skirt > 0), the
+    outputs."""
     F = idx.shape[0]
     Ho, Wo = out_depth.shape
     cs = 255.0 if u8 else 1.0  # colours are interpolated as given, divided by cs at the end
@@ -354,7 +355,9 @@ def _mesh_rest(rgb, u8, depth, far, has_far, idx, M, T, zmin, r1, r2, skirt, out
 def _skirt_vertex(depth, far, has_far, src, M, T, zmin, i, j):
     """Vertex (i, j) of the source frame extended past its border: at pixel coordinates
     (j, i), with the depth and far flag of the nearest pixel of the frame; the same
-    arithmetic as _project, so the border vertices meet the mesh exactly.
+    arithmetic as _project, so the border vertices meet the mesh exactly (written out in
+    both: _project calling a shared inline helper ran 1.12-1.14x per 64 px lane against
+    1.02-1.08x for the unchanged code in the same side-by-side harness, with bit-identical views).
     Returns (u, v, 1 / z', depth, flag, clamped row, clamped column)."""
     H, W = depth.shape[1], depth.shape[2]
     ci, cj = min(max(i, 0), H - 1), min(max(j, 0), W - 1)
@@ -475,7 +478,7 @@ def _skirt(rgb, depth, far, has_far, src, f, M, T, zmin, r1, r2, P, izbuf, acc, 
 
 @njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
 def _unskirt(owner, out_mask, out_render):
-    """After the finish: the skirt's pixels (owner _SKIRT) keep their colour in the view
+    """After the finish: the skirts' pixels (owner <= _SKIRT) keep their colour in the view
     but are holes of the render and the covered mask (they are a guess, not the reference)."""
     Ho, Wo = owner.shape
     for py in range(Ho):
@@ -657,10 +660,11 @@ def mesh_view(frames: np.ndarray, depth: np.ndarray, far: np.ndarray | None, K: 
               fill_rgb: bool = True, skirt: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """mesh at the frames' size, finished into views in the same compiled call: (render
     uint8, covered, rgb uint8, depth), as view_numba.warp_view_numba. skirt: pixels the
-    primary frame's mesh is extended past its border to seed the hole fill (_skirt)."""
+    first _SKIRT_FRAMES frames' meshes are extended past their border to seed the hole
+    fill (_skirt; 0: none)."""
+    if int(skirt) != skirt or skirt < 0:
+        raise ValueError(f"skirt must be a number of pixels >= 0, got {skirt!r}")
     skirt = int(skirt)
-    if skirt < 0:
-        raise ValueError(f"skirt must be a number of pixels >= 0, got {skirt}")
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     B, H, W = idx.shape[0], frames.shape[1], frames.shape[2]
     out = _outputs(B, H, W)
