@@ -576,8 +576,11 @@ def test_sfm_retries_until_enough_frames_register(monkeypatch):
         def run(frames, **kw):
             seen.append((kw["seed"], kw["matcher"]))
             n = registered[len(seen) - 1]
+            z = np.linspace(1.0, 2.0, 10 * n)  # a sound cloud (depth_spread ~1.3), seen once each by frame 0
             return SimpleNamespace(frame_ids=np.arange(n), reproj_error=0.5, K=np.eye(3), focal_refined=False,
-                                   points=np.zeros((10 * n, 3)), seconds=0.0, focal_search={})
+                                   points=np.column_stack([0 * z, 0 * z, z]), c2w=np.tile(np.eye(4), (n, 1, 1)),
+                                   obs_frame=np.zeros(10 * n, np.int64), obs_point=np.arange(10 * n),
+                                   obs_uv=np.zeros((10 * n, 2)), seconds=0.0, focal_search={})
         return run, seen
 
     frames = np.zeros((10, 8, 8, 3), np.uint8)

@@ -140,21 +140,48 @@ def test_ladder_climbs_to_a_higher_long_side_and_keeps_the_frames_resolution(tmp
 
 def test_a_sparse_reconstruction_is_no_registration(monkeypatch):
     """15 of 24 frames "registered" with 36 points is no reconstruction: the ladder goes on."""
-    from types import SimpleNamespace
-
     from inspatio_gym.recon import preprocess
 
     points = iter([36, 36, 5000])
 
     def run(frames, **kw):
-        return SimpleNamespace(frame_ids=np.arange(15), reproj_error=0.5, K=np.eye(3), focal_refined=False,
-                               points=np.zeros((next(points), 3)), seconds=0.0, focal_search={})
+        return _fake_sfm(np.linspace(1.0, 2.0, next(points)))
 
     monkeypatch.setattr(preprocess, "run_sfm", run)
     report: dict = {}
     best = preprocess._sfm_with_retries(np.zeros((24, 8, 8, 3), np.uint8), PreprocessSettings(), report)
     assert len(best.points) == 5000
     assert [a.get("error", "")[:11] for a in report["sfm_attempts"]] == ["too sparse:", "too sparse:", ""]
+
+
+def _fake_sfm(z: np.ndarray):
+    """An SfM result of 15 frames at the origin whose points lie at depths z, each seen once by frame 0."""
+    from types import SimpleNamespace
+
+    n = len(z)
+    return SimpleNamespace(frame_ids=np.arange(15), reproj_error=0.5, K=np.eye(3), focal_refined=False,
+                           points=np.column_stack([np.zeros(n), np.zeros(n), z]), c2w=np.tile(np.eye(4), (15, 1, 1)),
+                           obs_frame=np.zeros(n, np.int64), obs_point=np.arange(n), obs_uv=np.zeros((n, 2)),
+                           seconds=0.0, focal_search={})
+
+
+def test_a_collapsed_reconstruction_is_no_registration(monkeypatch):
+    """Every frame registered but a tenth of the points thrown 1000x further than the median
+    (a collapsed map: its plane sweep put 90% of the pixels at the far plane) is refused
+    naming its depth spread, and the ladder goes on to the next attempt."""
+    from inspatio_gym.recon import preprocess
+
+    sound = np.linspace(1.0, 2.0, 5000)
+    collapsed = np.concatenate([sound[:4000], np.full(1000, 1500.0)])
+    clouds = iter([collapsed, sound])
+    monkeypatch.setattr(preprocess, "run_sfm", lambda frames, **kw: _fake_sfm(next(clouds)))
+    report: dict = {}
+    best = preprocess._sfm_with_retries(np.zeros((24, 8, 8, 3), np.uint8), PreprocessSettings(), report)
+    assert best.points[:, 2].max() == 2.0
+    first, second = report["sfm_attempts"]
+    assert first["error"].startswith("collapsed: the sparse points' 95th-percentile depth is ") and first["depth_spread"] > 100
+    assert "error" not in second and second["depth_spread"] == pytest.approx(np.percentile(sound, 95) / np.median(sound), abs=0.01)
+    assert preprocess.depth_spread(_fake_sfm(np.array([-1.0, -2.0]))) == float("inf")  # nothing in front
 
 
 @pytest.mark.slow
