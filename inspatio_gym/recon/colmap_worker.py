@@ -15,9 +15,10 @@ spent two thirds of a 100-frame clip's time in them, with no gain in pose accura
 
 The worker dies with its parent (_watch_parent): on Linux the kernel signals it when the
 parent dies (PR_SET_PDEATHSIG); everywhere, EOF on its stdin (a pipe only the parent holds)
-or a new parent pid says the same. It then removes its temp folder (--cleanup), which also
-holds COLMAP's glog files, and exits. A failure of its environment rather than of the
-frames (pycolmap missing, out of memory or disk) exits with EXIT_UNAVAILABLE.
+or a new parent pid says the same. It then exits, and a forked child removes its temp folder
+(--cleanup, which also holds COLMAP's glog files) once no thread of the worker can write
+there. A failure of its environment rather than of the frames (pycolmap missing, out of
+memory or disk) exits with EXIT_UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 import traceback
 from pathlib import Path
 
@@ -193,7 +195,7 @@ def _map(pycolmap, db: Path, images: Path, work: Path, mapping, names: list[str]
     """The reconstruction with most registered frames (of `names` only, when given; grown from
     the reconstruction `start`, when given), or None."""
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work.mkdir()  # not parents=True: a removed temp folder must stay removed (_watch_parent)
     if names is not None:
         mapping.image_names = names
     seed_dir = ""
@@ -300,7 +302,7 @@ def run(images: Path, out: Path, focal: float, width: int, height: int, threads:
         raise ValueError(f"matcher must be one of {MATCHERS}, got {matcher!r}")
     work = out.parent / (out.name + ".work")
     shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work.mkdir()  # not parents=True: a removed temp folder must stay removed (_watch_parent)
     db = work / "database.db"
     reader, extract, match, pairing, mapping = _options(pycolmap, threads, seed, max_features, overlap, init_angle,
                                                         min_inliers)
@@ -392,9 +394,20 @@ def _watch_parent(parent: int, cleanup: Path | None) -> None:
     _catch_stop_signals()
 
     def gone() -> None:
-        for _ in range(5):  # COLMAP's thread may still add a file while the folder goes
-            if cleanup is None or not cleanup.exists():
-                break
+        # The main thread and COLMAP's threads run on while the folder goes: they may add a
+        # file to it, or COLMAP may abort on a file that went and take the process down with
+        # half the folder left (a CI run kept database.db). So a forked child, which has this
+        # thread only, removes the folder once the worker, with all its threads, has exited.
+        if cleanup is None:
+            os._exit(EXIT_STOPPED)
+        if hasattr(os, "fork"):
+            me = os.getpid()
+            if os.fork() == 0:
+                while os.getppid() == me:
+                    time.sleep(0.005)
+                shutil.rmtree(cleanup, ignore_errors=True)
+                os._exit(0)
+        else:
             shutil.rmtree(cleanup, ignore_errors=True)
         os._exit(EXIT_STOPPED)
 
@@ -420,7 +433,7 @@ def _log_to(folder: Path | None) -> None:
     if folder is None:
         return
     logs = folder / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(exist_ok=True)  # in the temp folder, which is never recreated once removed
     os.environ["GLOG_log_dir"] = os.environ["GOOGLE_LOG_DIR"] = str(logs)
     logging = getattr(sys.modules.get("pycolmap"), "logging", None)
     if logging is not None:
