@@ -93,6 +93,30 @@ def test_a_discontinuity_leaves_a_hole_not_a_rubber_sheet():
     assert m[inner].size > 100 and m[inner].all() and (d[inner] < 1.05).all()
 
 
+@pytest.mark.parametrize("impl", ["numba", "torch"])
+@pytest.mark.parametrize("a,b,c,e,kept", [
+    (1.0954, 1.0, 1.2, 1.0954, (True, True)),  # the diagonal b-c at 1.2: within r2 for both triangles
+    (1.0954, 1.0954, 1.2, 1.0, (True, False)),  # side e-c at 1.2 (b-c 1.095): over r1, b e c goes
+    (1.2, 1.0, 1.0, 1.0, (False, True)),  # sides a-b, a-c at 1.2: a b c goes
+])
+def test_each_triangle_judges_its_sides_by_r1_and_the_diagonal_by_r2(impl, a, b, c, e, kept):
+    """Quad a b / c e: both triangles (a b c, b e c) allow their sides a ratio r1 and the
+    diagonal b-c, sqrt(2) longer, r2 > r1 (the second triangle once had them swapped)."""
+    from inspatio_gym.geometry import mesh as mesh_mod, mesh_numba
+
+    r1, r2 = 1.1, 1.3
+    if impl == "numba":
+        qb = np.zeros((1, 1), np.uint8)
+        mesh_numba._quad_bits(np.array([[[a, b], [c, e]]], np.float32), 0, r1, r2, qb)
+        got = (bool(qb[0, 0] & 1), bool(qb[0, 0] & 2))
+    else:
+        tri = torch.tensor([[0, 1, 2], [1, 3, 2]])
+        keep = mesh_mod._keep_torch(tri, torch.ones(1, 1, 4, dtype=torch.int64),
+                                    torch.tensor([[[a, b, c, e]]], dtype=torch.float64), r1, r2)
+        got = tuple(bool(k) for k in keep[0, 0])
+    assert got == kept
+
+
 def test_far_pixels_rotate_but_do_not_translate():
     rgb, depth, K = _box_scene()
     far = np.zeros_like(depth, dtype=bool)

@@ -118,7 +118,11 @@ def _project_torch(M: torch.Tensor, T: torch.Tensor, rows: torch.Tensor, cols: t
 
 
 def _keep_torch(tri: torch.Tensor, FL: torch.Tensor, D: torch.Tensor, r1: float, r2: float) -> torch.Tensor:
-    """mesh_numba._keep for every triangle tri [n,3] of every frame: [B,F,n] bool."""
+    """mesh_numba._keep for every triangle tri [n,3] of every frame: [B,F,n] bool. tri
+    alternates a b c and b e c quad by quad; the second is tested as e c b, so that in
+    both the last two vertices span the quad's diagonal (r2) and the others its sides (r1)."""
+    tri = tri.clone()
+    tri[1::2] = tri[1::2][:, [1, 2, 0]]
     fa, fb, fc = FL[..., tri[:, 0]], FL[..., tri[:, 1]], FL[..., tri[:, 2]]
     da, db, dc = D[..., tri[:, 0]], D[..., tri[:, 1]], D[..., tri[:, 2]]
 
