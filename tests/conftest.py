@@ -44,6 +44,20 @@ def _private_world_cache(tmp_path_factory):
         os.environ["INSPATIO_GYM_CACHE"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_sb3_logs(tmp_path_factory):
+    """SB3's learn() makes a log folder in the system temp folder unless SB3_LOGDIR says where."""
+    import os
+
+    old = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3-logs"))
+    yield
+    if old is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = old
+
+
 @pytest.fixture
 def no_prior_warning():
     with warnings.catch_warnings():

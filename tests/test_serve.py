@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -135,7 +137,9 @@ def test_two_tabs_are_two_lanes_of_one_batch(server):
     assert status(url)["hubs"][0]["lanes_in_use"] == []  # closed tabs give their lanes back
 
 
-def _chrome():
+def _chrome(tmp: str):
+    """Headless Chromium with its temp files under tmp (it leaves an org.chromium.Chromium.*
+    folder in its temp folder; tmp must be short: a socket's path lies in it)."""
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
     chromium = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     driver = shutil.which("chromedriver")
@@ -148,7 +152,7 @@ def _chrome():
     for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=900,760"):
         opts.add_argument(a)
     opts.binary_location = chromium
-    return webdriver.Chrome(service=Service(driver), options=opts)
+    return webdriver.Chrome(service=Service(driver, env={**os.environ, "TMPDIR": tmp}), options=opts)
 
 
 def test_page_in_headless_chromium(server, tmp_path):
@@ -156,7 +160,8 @@ def test_page_in_headless_chromium(server, tmp_path):
     from selenium.webdriver.common.by import By
 
     url, viewer = server
-    d = _chrome()
+    chrome_tmp = tempfile.mkdtemp(prefix="inspatio-chrome-")
+    d = _chrome(chrome_tmp)
     try:
         d.get(url)
 
@@ -193,6 +198,7 @@ def test_page_in_headless_chromium(server, tmp_path):
         assert "lane 0 of" in d.find_element(By.ID, "status").text
     finally:
         d.quit()
+        shutil.rmtree(chrome_tmp, ignore_errors=True)
 
 
 def test_exposing_the_viewer_warns(monkeypatch):
@@ -203,6 +209,23 @@ def test_exposing_the_viewer_warns(monkeypatch):
         mod.serve(Viewer(world=WORLD), host="0.0.0.0", port=8123)
     with pytest.raises(ValueError, match="'splat'"):
         Viewer(backend="splat")
+
+
+def test_a_viewer_without_a_folder_makes_its_own_when_it_records_and_removes_it(monkeypatch, tmp_path):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    viewer = Viewer(world=WORLD)
+    assert list(tmp_path.iterdir()) == []  # nothing on disk until something is recorded
+    folder = viewer.recordings
+    assert folder.parent == tmp_path and folder.name.startswith("inspatio-recordings-")
+    (folder / "recording-0-1.mp4").write_bytes(b"x")
+    asyncio.run(viewer.on_cleanup(None))
+    assert list(tmp_path.iterdir()) == []
+    kept = Viewer(world=WORLD, recordings=tmp_path / "mine")
+    kept.recordings.mkdir()
+    asyncio.run(kept.on_cleanup(None))
+    assert (tmp_path / "mine").is_dir()  # a folder the user gave is theirs
 
 
 def test_load_another_video_with_progress(server, tmp_path):

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -17,7 +18,13 @@ def run_torchrun(args: list[str], timeout: float) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "INSPATIO_GYM_DIST_TIMEOUT": "120"}
+    with tempfile.TemporaryDirectory(prefix="inspatio-torchrun-") as tmp:  # torchrun leaves its log folder there
+        _run(args, timeout, port, tmp)
+
+
+def _run(args: list[str], timeout: float, port: int, tmp: str) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1", "INSPATIO_GYM_DIST_TIMEOUT": "120",
+           "TMPDIR": tmp}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
            "-m", "inspatio_gym.cli", *args, "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,

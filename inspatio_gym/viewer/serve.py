@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -143,8 +144,16 @@ class Viewer:
         self.next_id = 0
         self.stepper = ThreadPoolExecutor(1, thread_name_prefix="inspatio-step")  # env work, one at a time
         self.loader = ThreadPoolExecutor(1, thread_name_prefix="inspatio-load")  # worlds and preprocessing
-        self.recordings = recordings or Path(tempfile.mkdtemp(prefix="inspatio-recordings-"))
+        self._recordings, self._own_recordings = recordings, recordings is None
         self.tick_task: asyncio.Task | None = None
+
+    @property
+    def recordings(self) -> Path:
+        """Where recordings are written: the folder given, else a temporary one made on the
+        first recording and removed when the server stops (the page downloads each MP4)."""
+        if self._recordings is None:
+            self._recordings = Path(tempfile.mkdtemp(prefix="inspatio-recordings-"))
+        return self._recordings
 
     # -- hubs ---------------------------------------------------------------------------------
     def _key(self, source: dict[str, Any], backend: str, time_mode: str) -> tuple[str, str, str]:
@@ -297,8 +306,8 @@ class Viewer:
 
     async def recording(self, request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        path = self.recordings / name
-        if "/" in name or not name.endswith(".mp4") or not path.is_file():
+        path = self._recordings / name if self._recordings is not None else None
+        if "/" in name or not name.endswith(".mp4") or path is None or not path.is_file():
             raise web.HTTPNotFound(text=f"no recording {name!r}")
         return web.FileResponse(path, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -316,6 +325,9 @@ class Viewer:
             self.tick_task.cancel()
         self.stepper.shutdown(wait=False, cancel_futures=True)
         self.loader.shutdown(wait=False, cancel_futures=True)
+        if self._own_recordings and self._recordings is not None:
+            shutil.rmtree(self._recordings, ignore_errors=True)
+            self._recordings = None
 
 
 def make_app(viewer: Viewer) -> web.Application:
