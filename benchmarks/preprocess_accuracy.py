@@ -165,10 +165,17 @@ def main() -> None:
     if args.report_only:
         write_report(json.loads((OUT / "results.json").read_text()))
         return
-    os.environ["INSPATIO_GYM_CACHE"] = tempfile.mkdtemp(prefix="inspatio-acc-")  # real timings: no cache hits
+    # real timings: no cache hits; the clips and the cache are removed at the end
+    with tempfile.TemporaryDirectory(prefix="inspatio-acc-") as cache, \
+            tempfile.TemporaryDirectory(prefix="inspatio-acc-videos-") as videos:
+        os.environ["INSPATIO_GYM_CACHE"] = cache
+        _run(args, Path(videos))
+
+
+def _run(args: argparse.Namespace, tmp: Path) -> None:
+    """The cases; clips are written to tmp."""
     if args.focal:
         OUT.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix="inspatio-acc-videos-"))
         old = json.loads((OUT / "results.json").read_text()) if (OUT / "results.json").exists() else {}
         res = {"procedural": [], "real": [], "static": [], **old, "focal": focal_cases(tmp), "timing": timing_case(tmp)}
         (OUT / "results.json").write_text(json.dumps(res, indent=1))
@@ -182,7 +189,6 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {"procedural": [], "real": [], "static": []}
     seeds = [101] if args.quick else [101, 102, 103]
-    tmp = Path(tempfile.mkdtemp(prefix="inspatio-acc-videos-"))
     for path in ("orbit", "dolly", "pan"):
         for seed in seeds:
             w = procedural_world(seed=seed, path=path, num_frames=48, width=320, height=240)
@@ -320,13 +326,14 @@ def write_report(res: dict) -> None:
 
 
 def _focal_report(res: dict) -> list[str]:
-    """The focal-search section: focal found against the truth, rotation error, registration."""
+    """The focal-search section: focal found against the truth, rotation error, registration,
+    and the search's own reason for its answer (a kept prior says why)."""
     if not res.get("focal"):
         return []
     lines = ["", "## Focal length (prior: 60 deg)", "",
              "| case | true focal (px) | prior's error | focal (px) | error | refined | rot err mean / max (deg) "
-             "| registered | far |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| registered | far | why |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     band = []
     for r in res["focal"]:
         err = r["focal_px"] / r["focal_true_px"] - 1
@@ -337,7 +344,7 @@ def _focal_report(res: dict) -> list[str]:
         lines.append(f"| {r['case']} | {r['focal_true_px']} | {100 * off:+.1f}% | {r['focal_px']} | "
                      f"{100 * err:+.2f}% | {r['focal_refined']} | "
                      f"{r['rot_err_deg_mean']:.3f} / {r['rot_err_deg_max']:.3f} | {r['registered']}/{r['frames']} | "
-                     f"{r['far_fraction']} |")
+                     f"{r['far_fraction']} | {r.get('focal_reason') or ''} |")
     if band:
         lines += ["", f"Orbits whose prior is 3-7% off (the issue's band): {sum(band)} of {len(band)} within 1%."]
     t = res.get("timing")
