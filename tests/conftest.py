@@ -30,32 +30,29 @@ def room_world():
     return procedural_world(seed=0, num_frames=24, width=64, height=64)
 
 
+def _set_env(name: str, value: str):
+    """Set an environment variable for the test session, restoring it after."""
+    import os
+
+    old = os.environ.get(name)
+    os.environ[name] = value
+    yield
+    if old is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_world_cache(tmp_path_factory):
     """Preprocessed worlds go to a fresh folder per test session, never to the user's cache."""
-    import os
-
-    old = os.environ.get("INSPATIO_GYM_CACHE")
-    os.environ["INSPATIO_GYM_CACHE"] = str(tmp_path_factory.mktemp("world-cache"))
-    yield
-    if old is None:
-        os.environ.pop("INSPATIO_GYM_CACHE", None)
-    else:
-        os.environ["INSPATIO_GYM_CACHE"] = old
+    yield from _set_env("INSPATIO_GYM_CACHE", str(tmp_path_factory.mktemp("world-cache")))
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _private_sb3_logs(tmp_path_factory):
     """SB3's learn() makes a log folder in the system temp folder unless SB3_LOGDIR says where."""
-    import os
-
-    old = os.environ.get("SB3_LOGDIR")
-    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3-logs"))
-    yield
-    if old is None:
-        os.environ.pop("SB3_LOGDIR", None)
-    else:
-        os.environ["SB3_LOGDIR"] = old
+    yield from _set_env("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3-logs")))
 
 
 @pytest.fixture
