@@ -212,8 +212,6 @@ def test_exposing_the_viewer_warns(monkeypatch):
 
 
 def test_a_viewer_without_a_folder_makes_its_own_when_it_records_and_removes_it(monkeypatch, tmp_path):
-    import tempfile
-
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     viewer = Viewer(world=WORLD)
     assert list(tmp_path.iterdir()) == []  # nothing on disk until something is recorded
