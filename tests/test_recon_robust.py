@@ -237,6 +237,53 @@ def test_focal_search_keeps_the_prior_without_it(wide_orbit):
         PreprocessSettings(focal_search=1)
 
 
+def _worker_module():
+    """colmap_worker.py as a module (it runs as a child process and is never imported by the package)."""
+    import importlib.util
+
+    import inspatio_gym.recon.sfm as sfm
+
+    spec = importlib.util.spec_from_file_location("colmap_worker_under_test", sfm._WORKER)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("second, kept", [
+    ({"accepted": True, "focal_px": 251.0, "reason": "a curved error minimum"}, 251.0),
+    ({"accepted": False, "consistent": True, "focal_px": 250.0, "reason": "flat error profile"}, 250.0),
+    ({"accepted": False, "consistent": True, "focal_px": 250.0,
+      "reason": "the focal search did not lower the reprojection error"}, 250.0),
+    ({"accepted": False, "focal_px": 250.0, "reason": "refining the focal length left the scan's minimum"}, 277.0),
+    (None, 277.0),  # the subset no longer maps at the estimate
+])
+def test_focal_second_round_confirms_or_the_prior_stays(second, kept, monkeypatch):
+    """A first-round focal 10% off the prior is searched again from the subset mapped at it: kept
+    when that round agrees, the prior (and the map made at it) when it contradicts it."""
+    cw = _worker_module()
+    first_map, second_map = object(), object()
+    maps = iter([first_map, None if second is None else second_map])
+    db_focal = []
+    monkeypatch.setattr(cw, "_map", lambda *a, **k: next(maps))
+    monkeypatch.setattr(cw, "_sound", lambda rec: rec is not None)
+    monkeypatch.setattr(cw, "_set_focal", lambda pycolmap, db, f: db_focal.append(f))
+
+    def estimate(pycolmap, rec, prior):
+        if rec is first_map:
+            return {"accepted": True, "focal_px": 250.0, "prior_px": prior, "reason": "a curved error minimum"}, "at"
+        return dict(second), rec
+
+    monkeypatch.setattr(cw, "_estimate_focal", estimate)
+    search, start = cw._focal_and_start(None, Path("db"), Path("img"), Path("work"), [f"{i}" for i in range(8)],
+                                        277.0, lambda: None)
+    assert search["focal_px"] == kept and db_focal[0] == 250.0
+    assert search["accepted"] is (kept != 277.0), search
+    if kept == 277.0:
+        assert db_focal[-1] == 277.0 and start is first_map and "the prior stays" in search["reason"]
+    else:
+        assert start is second_map and "second_round" in search
+
+
 # ---------------------------------------------------------------- 3. an honest fallback
 
 

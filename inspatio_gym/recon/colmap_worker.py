@@ -219,20 +219,36 @@ def _focal_and_start(pycolmap, db: Path, images: Path, work: Path, names: list[s
     """The focal search (see FOCAL_SUBSET) and the subset's reconstruction at the focal found,
     which the whole clip's mapping grows from (its initial pair is already found). A focal that
     moved by more than FOCAL_SECOND_ROUND is searched again from the subset mapped at it: the first map was
-    built at the prior, which biases its profile (an orbit 14% off stopped 4% off)."""
+    built at the prior, which biases its profile (an orbit 14% off stopped 4% off). Where that round
+    agrees (its profile is flat, or no focal beats the first estimate on its map: 4 of 9 orbits off
+    by 4-17%) the first estimate stands; where it contradicts it (the subset no longer maps at it,
+    its profile's minimum lies outside the range, its polish leaves its minimum) the prior stays:
+    an estimate its own map does not bear out is a guess (it used to be kept)."""
     sub = _subset(names, FOCAL_SUBSET)
     model = _map(pycolmap, db, images, work / "focal", options(), sub)
     if not _sound(model):  # nothing to learn the focal from, nor to grow the clip's map from
         return {"accepted": False, "reason": "the subset did not reconstruct", "prior_px": focal, "focal_px": focal,
                 "frames": 0 if model is None else model.num_reg_images()}, None
+    at_prior = model
     search, model = _estimate_focal(pycolmap, model, focal)
     if search["accepted"] and abs(search["focal_px"] / focal - 1) > FOCAL_SECOND_ROUND:
         _set_focal(pycolmap, db, search["focal_px"])
         again = _map(pycolmap, db, images, work / "focal2", options(), sub)
+        second = {"accepted": False, "reason": "the subset did not reconstruct"}
         if _sound(again):
             second, again = _estimate_focal(pycolmap, again, search["focal_px"])
-            search.update(second_round=second, focal_px=second["focal_px"])
+        search["second_round"] = second
+        if second["accepted"]:
+            search["focal_px"] = second["focal_px"]
             model = again
+        elif second.get("consistent"):  # the second map, made at the estimate, is the start
+            search["reason"] += f" (the second round kept it: {second['reason']})"
+            model = again
+        else:
+            _set_focal(pycolmap, db, focal)
+            search.update(accepted=False, focal_px=focal, reason=f"not confirmed from the subset mapped at "
+                          f"{search['focal_px']:.1f} px ({second['reason']}): the prior stays")
+            model = at_prior
     return search, model
 
 
@@ -252,7 +268,8 @@ def _estimate_focal(pycolmap, rec, prior: float, step: float = FOCAL_STEP) -> tu
     k, rise = fit
     info.update(parabola_px=k * prior, rise=rise)
     if rise < FOCAL_MIN_RISE:
-        info["reason"] = f"flat error profile (rise {rise:.4f} at +-{FOCAL_FLANK:.0%}): focal not constrained"
+        info.update(consistent=True, reason=f"flat error profile (rise {rise:.4f} at +-{FOCAL_FLANK:.0%}): focal not "
+                    "constrained")
         return info, rec
     polished = _adjusted(pycolmap, rec, k * prior, True, SCAN_ITERATIONS)
     f = _focal_of(polished)
@@ -267,7 +284,7 @@ def _estimate_focal(pycolmap, rec, prior: float, step: float = FOCAL_STEP) -> tu
     err = _robust_error(at)
     info["error_px"] = err
     if not err <= info["error_prior_px"]:
-        info["reason"] = "the focal search did not lower the reprojection error"
+        info.update(consistent=True, reason="the focal search did not lower the reprojection error")
         return info, rec
     info.update(accepted=True, focal_px=k * prior, reason="a curved error minimum")
     return info, at
