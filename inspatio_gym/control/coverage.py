@@ -6,7 +6,10 @@ blocked like a collision. The estimate is the warp's own surface rasteriser
 (`geometry.mesh_numba.mesh`, its coverage mask only) run on a low-resolution copy of the
 world's canonical geometry (`world.geometry_world`, min-pooled to ~16 px on the long side),
 with the reference frames the warp renderer uses for the shown frame (the time-aligned one
-and its neighbours at `offsets`). So it costs a few microseconds per lane, not a render.
+and its neighbours at `offsets`). Measured on 2 cores: 16 lanes at 16 px take ~260 us per
+call with the 5 default frames (~135 us with the shown frame alone), about 16 us a lane; with
+the candidate poses' re-estimates a 16-lane step at 64 px spends ~0.67 ms of its ~4 ms here
+(cProfile), the largest cost after the view itself.
 """
 
 from __future__ import annotations
