@@ -258,7 +258,7 @@ def _worker_module():
     (None, 277.0),  # the subset no longer maps at the estimate
 ])
 def test_focal_second_round_confirms_or_the_prior_stays(second, kept, monkeypatch):
-    """A first-round focal 10% off the prior is searched again from the subset mapped at it: kept
+    """A first-round focal 10% short of the prior (250 px for 277) is searched again from the subset mapped at it: kept
     when that round agrees, the prior (and the map made at it) when it contradicts it."""
     cw = _worker_module()
     first_map, second_map = object(), object()

@@ -220,8 +220,8 @@ def _focal_and_start(pycolmap, db: Path, images: Path, work: Path, names: list[s
     which the whole clip's mapping grows from (its initial pair is already found). A focal that
     moved by more than FOCAL_SECOND_ROUND is searched again from the subset mapped at it: the first map was
     built at the prior, which biases its profile (an orbit 14% off stopped 4% off). Where that round
-    agrees (its profile is flat, or no focal beats the first estimate on its map: 4 of 9 orbits off
-    by 4-17%) the first estimate stands; where it contradicts it (the subset no longer maps at it,
+    agrees (its profile is flat, or no focal beats the first estimate on its map: 4 of scene 101's 8
+    orbits 4-17% off) the first estimate stands; where it contradicts it (the subset no longer maps at it,
     its profile's minimum lies outside the range, its polish leaves its minimum) the prior stays:
     an estimate its own map does not bear out is a guess (it used to be kept)."""
     sub = _subset(names, FOCAL_SUBSET)
