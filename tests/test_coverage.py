@@ -46,6 +46,21 @@ def test_estimate_matches_the_render_and_is_cached(room_world):
     assert est(room_world.c2w[:1], np.array([0]))[0] == 1.0  # the source pose sees only the known world
 
 
+def test_estimate_is_the_same_on_one_thread_or_split(room_world, monkeypatch):
+    """A small batch stays on the calling thread (a hand-off would cost more than its
+    share); a large one is split across threads: each lane's estimate is the same."""
+    monkeypatch.setenv("INSPATIO_GYM_THREADS", "2")
+    est = CoverageEstimator(room_world)
+    assert est.min_lanes_per_thread > 2  # 16 px lanes are small: 16 of them stay on one thread
+    n = 2 * est.min_lanes_per_thread + 3
+    rng = np.random.default_rng(1)
+    c2w = np.repeat(room_world.c2w[:1], n, 0)
+    c2w[:, :3, 3] += rng.normal(0, 0.3 * room_world.scale, (n, 3))
+    frames = rng.integers(0, room_world.num_frames, n)
+    split = est(c2w, frames)
+    alone = np.concatenate([est(c2w[i:i + 1], frames[i:i + 1]) for i in range(n)])
+    assert np.array_equal(split, alone) and np.ptp(split) > 0.2
+
 def test_floor_blocks_a_turn_and_reports_coverage(room_world):
     env = WorldEnv(world=room_world, time_mode="freeze")
     _, info = env.reset(seed=0)

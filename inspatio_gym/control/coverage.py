@@ -6,10 +6,12 @@ blocked like a collision. The estimate is the warp's own surface rasteriser
 (`geometry.mesh_numba.mesh`, its coverage mask only) run on a low-resolution copy of the
 world's canonical geometry (`world.geometry_world`, min-pooled to ~16 px on the long side),
 with the reference frames the warp renderer uses for the shown frame (the time-aligned one
-and its neighbours at `offsets`). Measured on 2 cores: 16 lanes at 16 px take ~260 us per
-call with the 5 default frames (~135 us with the shown frame alone), about 16 us a lane; with
-the candidate poses' re-estimates a 16-lane step at 64 px spends ~0.67 ms of its ~4 ms here
-(cProfile), the largest cost after the view itself.
+and its neighbours at `offsets`). Measured on 2 cores: a 16 px lane takes ~14 us with the 5
+default frames (~8 us with the shown frame alone), so up to PART_PIXEL_FRAMES' worth of
+lanes per thread an estimate stays on the calling thread (16 lanes: ~240 us); with the
+candidate poses' re-estimates (1 to 4 lanes each) a 16-lane step at 64 px spends ~0.6 ms of
+its ~4 ms here, the largest cost after the view itself. Keeping them on one thread made
+the 16-lane vector env 1.04x faster (side by side, 5 rounds).
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ __all__ = ["COVERAGE_OFFSETS", "CoarseGeometry", "CoverageEstimator", "coarse_ge
 
 #: the warp renderer's default reference frames around the shown one (neighbours=2, stride=4)
 COVERAGE_OFFSETS = (0, -4, 4, -8, 8)
+#: pixel-frames (lanes x pixels x frames) a thread's share of one estimate must hold before
+#: the lanes are split across threads: a hand-off to the lane pool costs ~75 us on 2 cores,
+#: a 16 px lane with 5 frames ~14 us (16 such lanes: 242 us on one thread, 227 us split;
+#: 4 lanes: 58 us against 121 us split; 32 lanes: 466 against 347)
+PART_PIXEL_FRAMES = 12_800
 #: the mesh rasteriser's settings: the warp renderer's (slope 8, min_jump 0.05, near 1e-3)
 SLOPE, MIN_JUMP, NEAR = MESH_DEFAULTS["slope"], MESH_DEFAULTS["min_jump"], MESH_DEFAULTS["near"]
 
@@ -110,6 +117,8 @@ class CoverageEstimator:
         self.offsets = offsets
         self.geo = coarse_geometry(world, long_side)
         self.num_frames = len(self.geo.c2w)
+        h, w = self.geo.size
+        self.min_lanes_per_thread = max(2, -(-PART_PIXEL_FRAMES // (h * w * len(offsets))))
 
     def __call__(self, c2w: np.ndarray, frames: np.ndarray) -> np.ndarray:
         c2w = np.asarray(c2w, dtype=np.float64).reshape(-1, 4, 4)
@@ -117,5 +126,6 @@ class CoverageEstimator:
             return np.zeros(0)
         g = self.geo
         idx = np.clip(np.asarray(frames, dtype=np.int64)[:, None] + self.offsets[None, :], 0, self.num_frames - 1)
-        _, _, mask = mesh(g.frames, g.depth, g.far, g.K, g.c2w, idx, c2w, g.scale, SLOPE, MIN_JUMP, NEAR, g.size)
+        _, _, mask = mesh(g.frames, g.depth, g.far, g.K, g.c2w, idx, c2w, g.scale, SLOPE, MIN_JUMP, NEAR, g.size,
+                          self.min_lanes_per_thread)
         return mask.reshape(len(c2w), -1).mean(axis=1)

@@ -716,17 +716,18 @@ def _lane_args(K: np.ndarray, outputs: int, first_output: int) -> tuple[int, ...
 
 def mesh(frames: np.ndarray, depth: np.ndarray, far: np.ndarray | None, K: np.ndarray, c2w: np.ndarray,
          idx: np.ndarray, tgt_c2w: np.ndarray, depth_unit: float, slope: float, min_jump: float, near: float,
-         out_size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+         out_size: tuple[int, int], min_lanes_per_thread: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Frames idx [B,F] of a clip (frames [N,H,W,3] uint8 or float in [0, 1], depth [N,H,W],
     far [N,H,W] bool or None, poses c2w [N,4,4], K [3,3] or [B,3,3]) meshed into the
     cameras tgt_c2w [B,4,4]: (rgb float32 [B,Ho,Wo,3] in [0, 1], depth, mask); holes are 0.
     Points nearer than near * depth_unit to a target camera are clipped. Inputs must have
-    been checked (mesh.mesh_warp_numba and view.warp_view do)."""
+    been checked (mesh.mesh_warp_numba and view.warp_view do). min_lanes_per_thread: as
+    run_lanes' (small lanes, whose share would not pay for a thread hand-off, ask for more)."""
     idx = np.ascontiguousarray(idx, dtype=np.int64)
     B, (Ho, Wo) = idx.shape[0], out_size
     out = (np.empty((B, Ho, Wo, 3), np.float32), np.empty((B, Ho, Wo), np.float32), np.empty((B, Ho, Wo), np.bool_))
     args = _args(frames, depth, far, K, c2w, idx, tgt_c2w, depth_unit, slope, min_jump, near)
-    run_lanes(_mesh_serial, (*args, *out), _lane_args(K, 3, 13), B)
+    run_lanes(_mesh_serial, (*args, *out), _lane_args(K, 3, 13), B, min_lanes_per_thread)
     return out
 
 
